@@ -1,0 +1,372 @@
+"""The YAML configuration: frozen dataclasses plus a validator that reports every problem.
+
+`load_config(path)` reads, validates and returns a `Config`, or raises `ConfigError` whose
+problems each name the file, line, column and key path. Unknown keys are errors: a typo must
+never silently disable a recording.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from scheduler import secrets
+from scheduler.config_reader import Reader
+from scheduler.errors import ConfigError, Problem
+from scheduler.secrets import Secret
+from scheduler.yamlstrict import load as load_yaml
+
+CST = ZoneInfo("Asia/Shanghai")
+#: Tencent's hard limit for a real-time (task_sub_type=1) task; longer end_times are clipped. [C]
+REALTIME_MAX_CHUNK = timedelta(minutes=30)
+#: Live_Tape_Start scheduled mode: end_time - start_time <= 1 day. [C]
+SCHEDULED_MAX_CHUNK = timedelta(days=1)
+#: A second call for the same target inside this window may create a duplicate task. [C]
+DUPLICATE_WINDOW = timedelta(seconds=3)
+#: Allowed Param.s.file_format values per Param.s.record_type. [C]
+FORMATS = {"video": ("flv", "hls", "mp4"), "audio": ("aac", "flv", "hls", "mp4")}
+DEFAULT_LVB_ENDPOINT = "http://fcgi.video.qcloud.com/common_access"
+PROVIDER_TYPES = ("lvb",)
+_NAME = re.compile(r"[a-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class LvbProvider:
+    name: str
+    endpoint: str
+    appid: int
+    key: Secret | None  # None only when loaded with resolve_secrets=False
+    sign_ttl: timedelta = timedelta(seconds=60)
+    timeout: timedelta = timedelta(seconds=10)
+    max_attempts: int = 3
+    retry_spacing: timedelta = timedelta(seconds=5)
+    type: str = "lvb"
+
+
+@dataclass(frozen=True)
+class Recording:
+    name: str
+    provider: str
+    channel_id: str
+    mode: str  # "realtime" | "scheduled"
+    duration: timedelta
+    chunk: timedelta
+    min_chunk: timedelta = timedelta(seconds=1)
+    cron: str | None = None
+    start: datetime | None = None  # one-off window start (aware)
+    lead: timedelta = timedelta(0)
+    file_format: str = "flv"
+    record_type: str = "video"
+    skip_dates: frozenset[date] = frozenset()
+    extra_dates: frozenset[date] = frozenset()
+    from_date: date | None = None
+    until_date: date | None = None
+    path: str | None = None
+    domain: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    horizon: timedelta = timedelta(hours=48)  # how far ahead calls are scheduled
+    replan_every: timedelta = timedelta(hours=1)  # how often the rolling horizon is extended
+    shutdown_timeout: timedelta = timedelta(seconds=30)  # bound on draining in-flight calls
+
+
+@dataclass(frozen=True)
+class Config:
+    file: str
+    config_hash: str
+    timezone: ZoneInfo
+    providers: Mapping[str, LvbProvider]
+    recordings: tuple[Recording, ...]
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    warnings: tuple[str, ...] = ()
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
+) -> Config:
+    """Read and validate the YAML file at `path`."""
+    filename = os.fspath(path)
+    try:
+        data = Path(filename).read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem(filename, 0, 0, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(filename, 0, 0, "", f"not UTF-8 text: {exc}")]) from None
+    return parse_config(
+        text,
+        filename,
+        env=os.environ if env is None else env,
+        resolve_secrets=resolve_secrets,
+        config_hash=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def parse_config(
+    text: str,
+    filename: str,
+    *,
+    env: Mapping[str, str],
+    resolve_secrets: bool = True,
+    config_hash: str = "",
+) -> Config:
+    value, marks, problems = load_yaml(text, filename)
+    if problems:
+        raise ConfigError(problems)
+    r = Reader(filename, marks)
+    top = r.mapping((), value)
+    tz_name = r.text(top, (), "timezone") or "Asia/Shanghai"
+    timezone = CST
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ValueError, KeyError, OSError):
+        r.error(("timezone",), f"unknown time zone {tz_name!r} (e.g. Asia/Shanghai)")
+    providers = _providers(r, top, env, resolve_secrets)
+    recordings = _recordings(r, top, timezone, providers)
+    daemon = _daemon(r, top)
+    r.finish(top, (), "timezone providers recordings daemon")
+    if r.problems:
+        raise ConfigError(r.problems)
+    return Config(
+        file=filename,
+        config_hash=config_hash or hashlib.sha256(text.encode()).hexdigest(),
+        timezone=timezone,
+        providers=providers,
+        recordings=tuple(recordings),
+        daemon=daemon,
+        warnings=tuple(r.warnings),
+    )
+
+
+def _providers(
+    r: Reader, top: dict[str, object], env: Mapping[str, str], resolve: bool
+) -> dict[str, LvbProvider]:
+    result: dict[str, LvbProvider] = {}
+    section = r.mapping(("providers",), top.get("providers"), required=True)
+    for name, raw in section.items():
+        p = ("providers", name)
+        m = r.mapping(p, raw)
+        kind = r.choice(
+            m, p, "type", PROVIDER_TYPES, default=name if name in PROVIDER_TYPES else None
+        )
+        endpoint = r.text(m, p, "endpoint") or DEFAULT_LVB_ENDPOINT
+        if not re.match(r"https?://[^/\s]+", endpoint):
+            r.error((*p, "endpoint"), f"{endpoint!r} is not an http:// or https:// URL")
+        appid = r.integer(m, p, "appid", minimum=1, required=True)
+        key = _secret(r, m, p, "key", env, resolve)
+        timeout = r.duration(m, p, "timeout", default=timedelta(seconds=10))
+        if timeout <= DUPLICATE_WINDOW:
+            r.error(
+                (*p, "timeout"),
+                "must be longer than 3s: the provider may create a duplicate task "
+                "when a call is retried within 3 seconds",
+            )
+        spacing = r.duration(m, p, "retry_spacing", default=timedelta(seconds=5))
+        if spacing < DUPLICATE_WINDOW:
+            r.error((*p, "retry_spacing"), "must be at least 3s (the duplicate window)")
+        result[name] = LvbProvider(
+            name=name,
+            type=kind or "lvb",
+            endpoint=endpoint,
+            appid=appid or 0,
+            key=key,
+            sign_ttl=r.duration(m, p, "sign_ttl", default=timedelta(seconds=60)),
+            timeout=timeout,
+            max_attempts=r.integer(m, p, "max_attempts", minimum=1, maximum=10, default=3) or 3,
+            retry_spacing=spacing,
+        )
+        r.finish(m, p, "type endpoint appid key sign_ttl timeout max_attempts retry_spacing")
+    return result
+
+
+def _secret(
+    r: Reader,
+    m: dict[str, object],
+    p: tuple[str | int, ...],
+    key: str,
+    env: Mapping[str, str],
+    resolve: bool,
+) -> Secret | None:
+    text = r.text(m, p, key, required=True)
+    if not text:
+        return None
+    if not secrets.is_reference(text):
+        r.warn(
+            (*p, key),
+            "holds a literal secret; use ${ENV_VAR}, ${file:/path} or ${cred:NAME} instead",
+        )
+    if not resolve:
+        return None
+    try:
+        return secrets.resolve(text, env)
+    except ValueError as exc:
+        r.error((*p, key), str(exc))
+        return None
+
+
+def _daemon(r: Reader, top: dict[str, object]) -> DaemonSettings:
+    p: tuple[str | int, ...] = ("daemon",)
+    m = r.mapping(p, top.get("daemon", {}))
+    settings = DaemonSettings(
+        horizon=r.duration(m, p, "horizon", default=timedelta(hours=48)),
+        replan_every=r.duration(m, p, "replan_every", default=timedelta(hours=1)),
+        shutdown_timeout=r.duration(m, p, "shutdown_timeout", default=timedelta(seconds=30)),
+    )
+    if settings.replan_every >= settings.horizon:
+        r.error((*p, "replan_every"), "must be shorter than daemon.horizon")
+    r.finish(m, p, "horizon replan_every shutdown_timeout")
+    return settings
+
+
+def _recordings(
+    r: Reader, top: dict[str, object], tz: ZoneInfo, providers: Mapping[str, LvbProvider]
+) -> list[Recording]:
+    result: list[Recording] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(r.sequence(("recordings",), top.get("recordings"), required=True)):
+        rec = _recording(r, ("recordings", index), raw, tz, providers)
+        if rec is None:
+            continue
+        if rec.name in seen:
+            r.error(
+                ("recordings", index, "name"),
+                f"{rec.name!r} is already used by recordings[{seen[rec.name]}]",
+            )
+        seen.setdefault(rec.name, index)
+        result.append(rec)
+    return result
+
+
+def _recording(
+    r: Reader,
+    p: tuple[str | int, ...],
+    raw: object,
+    tz: ZoneInfo,
+    providers: Mapping[str, LvbProvider],
+) -> Recording | None:
+    m = r.mapping(p, raw)
+    if not m:
+        return None
+    name = r.text(m, p, "name", required=True)
+    if name and not _NAME.fullmatch(name):
+        r.error((*p, "name"), f"{name!r} may use only a-z, 0-9, '_' and '-'")
+    default_provider = next(iter(providers)) if len(providers) == 1 else None
+    provider = r.text(m, p, "provider", default=default_provider, required=default_provider is None)
+    if provider and provider not in providers:
+        known = ", ".join(providers) or "none defined"
+        r.error((*p, "provider"), f"unknown provider {provider!r} (providers: {known})")
+    channel = m.get("channel_id")
+    channel_id = (
+        str(channel)
+        if isinstance(channel, int) and not isinstance(channel, bool)
+        else (r.text(m, p, "channel_id", required=True))
+    )
+    mode = r.choice(m, p, "mode", ("realtime", "scheduled"), default="realtime") or "realtime"
+    limit = REALTIME_MAX_CHUNK if mode == "realtime" else SCHEDULED_MAX_CHUNK
+    chunk = r.duration(m, p, "chunk", default=limit)
+    if chunk > limit:
+        kind = "30m real-time" if mode == "realtime" else "24h scheduled-task"
+        r.error((*p, "chunk"), f"{r.raw(m, 'chunk')} exceeds the {kind} limit")
+    if mode == "realtime" and chunk < DUPLICATE_WINDOW:
+        r.error(
+            (*p, "chunk"),
+            "must be at least 3s: calls to one channel closer than 3s may create duplicate tasks",
+        )
+    lead = r.duration(m, p, "lead", default=None)
+    if lead is not None and mode == "realtime":
+        r.error((*p, "lead"), "applies to mode: scheduled only (a real-time task starts when sent)")
+    cron, start, duration = _window_shape(r, m, p, tz)
+    record_type = r.choice(m, p, "record_type", tuple(FORMATS), default="video") or "video"
+    file_format = (
+        r.choice(m, p, "file_format", ("flv", "hls", "mp4", "aac"), default="flv") or "flv"
+    )
+    if file_format not in FORMATS[record_type]:
+        allowed = ", ".join(FORMATS[record_type])
+        r.error(
+            (*p, "file_format"),
+            f"{file_format} cannot be used with record_type {record_type} (allowed: {allowed})",
+        )
+    dates = {k: r.days(m, p, k) for k in ("skip_dates", "extra_dates")}
+    bounds = {k: r.day(m, p, k) for k in ("from", "until")}
+    if cron is None:
+        for k in ("skip_dates", "extra_dates", "from", "until"):
+            if k in m:
+                r.error((*p, k), "applies to recurring (cron) recordings only")
+    if bounds["from"] and bounds["until"] and bounds["until"] < bounds["from"]:
+        r.error((*p, "until"), "is before 'from'")
+    enabled = r.boolean(m, p, "enabled", default=True)
+    r.finish(
+        m,
+        p,
+        "name provider channel_id mode cron start end duration chunk min_chunk lead "
+        "file_format record_type skip_dates extra_dates from until path domain enabled",
+    )
+    if not enabled or duration is None:
+        return None
+    return Recording(
+        name=name or "",
+        provider=provider or "",
+        channel_id=channel_id or "",
+        mode=mode,
+        duration=duration,
+        chunk=min(chunk, limit),
+        min_chunk=r.duration(m, p, "min_chunk", default=timedelta(seconds=1)),
+        cron=cron,
+        start=start,
+        lead=lead or timedelta(minutes=1 if mode == "scheduled" else 0),
+        file_format=file_format,
+        record_type=record_type,
+        skip_dates=frozenset(dates["skip_dates"]),
+        extra_dates=frozenset(dates["extra_dates"]),
+        from_date=bounds["from"],
+        until_date=bounds["until"],
+        path=r.text(m, p, "path", default=None),
+        domain=r.text(m, p, "domain", default=None),
+        line=r.line(p),
+    )
+
+
+def _window_shape(
+    r: Reader, m: dict[str, object], p: tuple[str | int, ...], tz: ZoneInfo
+) -> tuple[str | None, datetime | None, timedelta | None]:
+    """Validate cron+duration or start+(end|duration); return (cron, start, duration)."""
+    cron = r.cron(m, p, tz)
+    start = r.moment(m, p, "start", tz)
+    end = r.moment(m, p, "end", tz)
+    duration = r.duration(m, p, "duration", default=None)
+    if cron is not None and ("start" in m or "end" in m):
+        r.error((*p, "cron"), "give either cron (recurring) or start (one-off), not both")
+        return None, None, None
+    if cron is None and "start" not in m:
+        r.error(p, "needs a window: cron + duration (recurring) or start + end|duration (one-off)")
+        return None, None, None
+    if cron is not None:
+        if duration is None and "duration" not in m:
+            r.error(p, "a cron recording needs a duration")
+        return cron, None, duration
+    if "end" in m and "duration" in m:
+        r.error((*p, "end"), "give either end or duration, not both")
+        return None, None, None
+    if start is None:
+        return None, None, None
+    if end is not None:
+        if end <= start:
+            r.error((*p, "end"), "must be after start")
+            return None, None, None
+        duration = end - start
+    elif "duration" not in m:
+        r.error(p, "a one-off recording needs end or duration")
+    return None, start, duration

@@ -1,0 +1,62 @@
+"""Standard 5-field crontab expressions on top of APScheduler 3's CronTrigger.
+
+APScheduler 3.x numbers weekdays from Monday=0, unlike cron (Sunday=0, also 7), so its own
+`CronTrigger.from_crontab("0 20 * * 1-5")` fires Tuesday to Saturday (apscheduler#286, fixed only
+in 4.x). We translate the day-of-week field to weekday *names*, which both agree on.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+def _weekday(token: str) -> int:
+    token = token.strip().lower()
+    if token in _NAMES:
+        return _NAMES.index(token)
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token) % 7
+    raise ValueError(f"{token!r} is not a weekday (0-7 or sun..sat)")
+
+
+def _cron_weekdays(field: str) -> list[int]:
+    """Expand a cron day-of-week field into the sorted weekdays (0=Sunday) it selects."""
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1 or (step_text and not step_text.isdigit()):
+            raise ValueError(f"bad step in day-of-week {part!r}")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            low, high = span.split("-", 1)
+            first = _weekday(low)
+            last = 7 if high.strip() == "7" else _weekday(high)
+            if last < first:
+                raise ValueError(f"day-of-week range {span!r} runs backwards")
+        else:
+            first = last = _weekday(span)
+            if step_text:
+                last = 6
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return sorted(days)
+
+
+def cron_trigger(expression: str, timezone: tzinfo) -> CronTrigger:
+    """Build a CronTrigger for a standard crontab `expression`; ValueError if it is not one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{expression!r} has {len(fields)} fields; cron needs 5 "
+            "(minute hour day-of-month month day-of-week)"
+        )
+    minute, hour, day, month, dow = fields
+    weekdays = "*" if dow == "*" else ",".join(_NAMES[d] for d in _cron_weekdays(dow))
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=timezone
+    )

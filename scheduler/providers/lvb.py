@@ -1,0 +1,96 @@
+"""The legacy LVB API (`fcgi.video.qcloud.com/common_access`): build and parse, no I/O.
+
+Facts from ../shared/reference/tencent-apis.md §1: plain HTTP GET; `t` is the request's expiry
+in UNIX seconds and `sign = md5(key + str(t))` as lowercase hex; times are China Standard Time
+strings regardless of the host zone; the answer is `{"ret": 0, "message": "", "output":
+{"task_id": <uint64>}}` and the task id may exceed 2**53, so it is kept as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from scheduler.config import CST, LvbProvider, Recording
+from scheduler.errors import PermanentError, TransientError
+
+START = "Live_Tape_Start"
+#: Param.n.task_sub_type per recording mode. [C]
+SUB_TYPE = {"realtime": "1", "scheduled": "0"}
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def format_cst(moment: datetime) -> str:
+    """`YYYY-MM-DD HH:MM:SS` in China Standard Time, whatever zone `moment` carries."""
+    if moment.tzinfo is None:
+        raise ValueError("refusing to format a naive datetime: its zone would be the host's")
+    return moment.astimezone(CST).strftime(TIME_FORMAT)
+
+
+def sign(key: str, t: int) -> str:
+    """The request signature: lowercase hex md5 of the key followed by decimal `t`."""
+    return hashlib.md5((key + str(t)).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def expiry(now: datetime, ttl: timedelta) -> int:
+    """`t`: the UNIX second (never milliseconds) after which the request is invalid."""
+    return int(now.timestamp()) + int(ttl.total_seconds())
+
+
+def target(provider: LvbProvider, channel_id: str, interface: str = START) -> str:
+    return f"lvb:{provider.endpoint}:{provider.appid}:{channel_id}:{interface}"
+
+
+def start_params(
+    provider: LvbProvider, rec: Recording, start: datetime, end: datetime
+) -> tuple[tuple[str, str], ...]:
+    """Every Live_Tape_Start parameter except `t` and `sign`, as raw (unencoded) text."""
+    params = [
+        ("appid", str(provider.appid)),
+        ("interface", START),
+        ("Param.s.channel_id", rec.channel_id),
+        ("Param.s.start_time", format_cst(start)),
+        ("Param.s.end_time", format_cst(end)),
+        ("Param.n.task_sub_type", SUB_TYPE[rec.mode]),
+        ("Param.s.file_format", rec.file_format),
+        ("Param.s.record_type", rec.record_type),
+    ]
+    if rec.path:
+        params.append(("Param.s.path", rec.path))
+    if rec.domain:
+        params.append(("Param.s.domain", rec.domain))
+    return tuple(params)
+
+
+def query(params: tuple[tuple[str, str], ...], key: str, t: int) -> str:
+    """The signed query string, URL-encoded exactly once (t and sign after `interface`)."""
+    head = [p for p in params if p[0] in ("appid", "interface")]
+    rest = [p for p in params if p[0] not in ("appid", "interface")]
+    return urlencode([*head, ("t", str(t)), ("sign", sign(key, t)), *rest])
+
+
+def parse_response(status: int, body: str) -> str:
+    """Return the created task id (as text), or raise Permanent/TransientError.
+
+    HTTP 5xx and 429 are transient; other non-200 statuses (403, 404) are permanent; a 200 whose
+    `ret` is not 0 is a permanent refusal (bad sign, stream not live, quota…).
+    """
+    if status >= 500 or status == 429:
+        raise TransientError(f"HTTP {status}", status=status)
+    if status != 200:
+        raise PermanentError(f"HTTP {status}: {body[:200].strip()}", status=status)
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise TransientError(f"answer is not JSON: {body[:80]!r}", status=status) from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("ret"), int):
+        raise TransientError(f"answer has no integer 'ret': {body[:80]!r}", status=status)
+    ret = answer["ret"]
+    message = str(answer.get("message") or "")
+    if ret != 0:
+        raise PermanentError(message or f"ret {ret}", ret=ret, status=status)
+    output = answer.get("output")
+    task_id = output.get("task_id") if isinstance(output, dict) else None
+    return "" if task_id is None else str(task_id)

@@ -1,0 +1,231 @@
+"""Command line: `recsched check | plan | run | demo | fake-provider` (also `python -m scheduler`).
+
+Exit status: 0 success, 2 invalid configuration or usage, 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import datetime, timedelta
+
+from scheduler import __version__, daemon, logs
+from scheduler.config import CST, Config, load_config
+from scheduler.dispatch import wall_clock
+from scheduler.durations import format_duration
+from scheduler.errors import ConfigError
+from scheduler.planner import plan
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+DESCRIPTION = """\
+Record Tencent Cloud live streams on schedule: recsched reads recording windows from a YAML
+file, cuts real-time windows into chunks of at most 30 minutes, and calls Live_Tape_Start at
+each chunk's instant (China Standard Time on the wire), never twice for the same chunk."""
+
+EPILOG = """\
+examples:
+  recsched demo                                   watch it work against a local fake provider
+  recsched check -c /etc/recsched/recsched.yaml   validate a file (run before every reload)
+  recsched plan -c recsched.yaml --hours 48       upcoming calls, in CST
+  recsched plan -c recsched.yaml --now 2026-12-01T19:59:50+08:00 --json
+  LVB_KEY=... recsched run -c recsched.yaml       the daemon (JSON log lines on stdout)
+
+The config file may also be given as $RECSCHED_CONFIG. Exit status: 0 ok, 2 invalid
+configuration or usage, 1 other failure. See README.md for every config key."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recsched",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"recsched {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument(
+            "-c",
+            "--config",
+            default=os.environ.get("RECSCHED_CONFIG"),
+            required="RECSCHED_CONFIG" not in os.environ,
+            help="the YAML schedule (default: $RECSCHED_CONFIG)",
+        )
+        return command
+
+    with_config(
+        "check",
+        "validate the config file; print every problem with file:line:column "
+        "and key path; exit 2 if invalid (secrets must resolve)",
+    )
+    plan_cmd = with_config(
+        "plan", "print the provider calls the daemon would make, in CST (secrets are not needed)"
+    )
+    plan_cmd.add_argument(
+        "--hours", type=float, default=48.0, help="how far ahead to plan (default 48)"
+    )
+    plan_cmd.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        metavar="ISO",
+        help="plan as if it were this instant, e.g. 2026-12-01T19:59:50+08:00 "
+        "(a time without offset is read in CST)",
+    )
+    plan_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per call and line: at, recording, provider, action, key, params",
+    )
+    run_cmd = with_config("run", "run the daemon until SIGTERM/SIGINT (JSON logs on stdout)")
+    run_cmd.add_argument(
+        "--dry-run", action="store_true", help="log every call it would send, send none"
+    )
+    run_cmd.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default="auto",
+        help="auto = JSON unless stdout is a terminal",
+    )
+    demo = sub.add_parser(
+        "demo",
+        help="run the daemon against a local fake provider on a window "
+        "starting in a few seconds, then exit",
+    )
+    demo.add_argument("--chunk", type=int, default=5, help="chunk length in seconds (default 5)")
+    demo.add_argument("--chunks", type=int, default=3, help="number of chunks (default 3)")
+    demo.add_argument(
+        "--lead", type=int, default=5, help="seconds until the window starts (default 5)"
+    )
+    demo.add_argument("--dir", default=None, help="where to write demo.yaml (default: a temp dir)")
+    demo.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    fake = sub.add_parser(
+        "fake-provider",
+        help="serve a local fake of the LVB API for "
+        "trying `recsched run` without a Tencent account",
+    )
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8080)
+    fake.add_argument("--appid", type=int, default=1234)
+    fake.add_argument(
+        "--key-env",
+        default="LVB_KEY",
+        help="environment variable holding the API key to verify (default LVB_KEY)",
+    )
+    return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=CST)
+
+
+def _load(path: str, *, resolve_secrets: bool = True) -> Config | None:
+    try:
+        return load_config(path, resolve_secrets=resolve_secrets)
+    except ConfigError as exc:
+        print(f"recsched: {path} is invalid ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    upcoming = plan(config, wall_clock())
+    first = upcoming[0].at.astimezone(CST).isoformat() if upcoming else "none in the horizon"
+    print(
+        f"{args.config}: OK: {len(config.recordings)} recording(s), "
+        f"{len(config.providers)} provider(s), {len(upcoming)} call(s) in the next "
+        f"{format_duration(config.daemon.horizon)}, first at {first}"
+    )
+    return EXIT_OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    config = _load(args.config, resolve_secrets=False)
+    if config is None:
+        return EXIT_CONFIG
+    now = args.now or wall_clock()
+    calls = plan(config, now, timedelta(hours=args.hours))
+    if args.json:
+        for call in calls:
+            print(json.dumps(call.to_json(), ensure_ascii=False))
+        return EXIT_OK
+    print(
+        f"{len(calls)} call(s) from {now.astimezone(CST):%Y-%m-%d %H:%M:%S} CST for {args.hours:g}h"
+    )
+    header = ("AT (CST)", "RECORDING", "ACTION", "CHANNEL", "START → END (CST)", "CHUNK")
+    rows = [header] + [
+        (
+            f"{c.at.astimezone(CST):%Y-%m-%d %H:%M:%S}",
+            c.recording,
+            c.action,
+            c.param("Param.s.channel_id"),
+            f"{c.param('Param.s.start_time')} → {c.param('Param.s.end_time')[11:]}",
+            f"{c.chunk}/{c.chunks}",
+        )
+        for c in calls
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _json_logs(choice: str) -> bool | None:
+    return None if choice == "auto" else choice == "json"
+
+
+def _run(args: argparse.Namespace) -> int:
+    logs.configure(json=_json_logs(args.log_format))
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    return asyncio.run(daemon.run(config, dry_run=args.dry_run))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from scheduler.demo import run_demo
+
+    logs.configure(json=_json_logs(args.log_format))
+    return asyncio.run(
+        run_demo(chunk=args.chunk, chunks=args.chunks, lead=args.lead, directory=args.dir)
+    )
+
+
+def _fake(args: argparse.Namespace) -> int:
+    from scheduler.fake_lvb import serve_forever
+
+    logs.configure()
+    key = os.environ.get(args.key_env)
+    if not key:
+        print(f"recsched: set ${args.key_env} to the key the fake should verify", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        asyncio.run(serve_forever(args.host, args.port, args.appid, key))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"check": _check, "plan": _plan, "run": _run, "demo": _demo, "fake-provider": _fake}
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        return EXIT_FAILURE

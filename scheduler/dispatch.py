@@ -1,0 +1,206 @@
+"""Sending one planned call: the no-duplicate rules, retries and the outcome log line.
+
+Rules, in order, each time a call fires:
+1. a key the ledger already knows is never sent again (`call.duplicate_suppressed`);
+2. a call whose chunk is over is not sent (`call.missed`);
+3. a call to a target that another call hit less than 3 s ago is suppressed, because the
+   provider may create a duplicate task (`call.duplicate_suppressed`);
+4. otherwise it is claimed, sent, and retried on transient failures: attempts at least
+   `retry_spacing` (>= 3 s) apart, a bounded number of times, and never so late that the retry
+   would land inside the duplicate window of the chunk's end. `ret != 0` is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scheduler.calls import Call
+from scheduler.config import CST, DUPLICATE_WINDOW, Config
+from scheduler.errors import PermanentError, TransientError
+from scheduler.ledger import Ledger, State
+from scheduler.logs import get_logger, register_secret
+from scheduler.providers import lvb
+from scheduler.transport import Transport
+
+log = get_logger("recsched.call")
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ms(delta: timedelta) -> int:
+    return round(delta.total_seconds() * 1000)
+
+
+def call_fields(call: Call) -> dict[str, Any]:
+    return {
+        "recording": call.recording,
+        "provider": call.provider,
+        "action": call.action,
+        "channel_id": call.param("Param.s.channel_id"),
+        "chunk": f"{call.chunk}/{call.chunks}",
+        "scheduled_at": call.at.astimezone(CST).isoformat(),
+        "end_time": call.param("Param.s.end_time"),
+        "call_key": call.key,
+    }
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Config,
+        transport: Transport,
+        ledger: Ledger,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], datetime] = wall_clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.ledger = ledger
+        self.dry_run = dry_run
+        self.clock = clock
+        self.monotonic = monotonic
+        self._last_hit: dict[str, tuple[float, str]] = {}  # target -> (monotonic, call key)
+        for provider in config.providers.values():
+            if provider.key is not None:
+                register_secret(provider.key.reveal())
+
+    def _reserve_target(self, call: Call) -> str | None:
+        """Mark `call.target` as hit now; return the key that hit it < 3 s ago, if any."""
+        now = self.monotonic()
+        previous = self._last_hit.get(call.target)
+        if (
+            previous
+            and previous[1] != call.key
+            and now - previous[0] < DUPLICATE_WINDOW.total_seconds()
+        ):
+            return previous[1]
+        self._last_hit[call.target] = (now, call.key)
+        return None
+
+    async def fire(self, call: Call) -> State:
+        """Send `call` at most once; return the state it ended in."""
+        fields = call_fields(call)
+        entry = await self.ledger.get(call.key)
+        if entry is not None:
+            log.info("call.duplicate_suppressed", **fields, reason=f"already {entry.state}")
+            return entry.state
+        now = self.clock()
+        if now >= call.deadline:
+            if await self.ledger.claim(call.key, now):
+                await self.ledger.update(call.key, State.MISSED, now, detail="chunk over")
+                log.error("call.missed", **fields, lateness_ms=_ms(now - call.at))
+            return State.MISSED
+        previous = self._reserve_target(call)
+        if previous is not None:
+            if await self.ledger.claim(call.key, now):
+                await self.ledger.update(call.key, State.SUPPRESSED, now, detail=previous)
+            log.warning(
+                "call.duplicate_suppressed",
+                **fields,
+                reason="same target within 3s",
+                previous_call_key=previous,
+            )
+            return State.SUPPRESSED
+        if not await self.ledger.claim(call.key, now):
+            log.info("call.duplicate_suppressed", **fields, reason="claimed concurrently")
+            return State.CLAIMED
+        if self.dry_run:
+            await self.ledger.update(call.key, State.OK, now, detail="dry run")
+            log.info("call.dry_run", **fields, params=dict(call.params))
+            return State.OK
+        return await self._send(call, fields)
+
+    async def _send(self, call: Call, fields: dict[str, Any]) -> State:
+        provider = self.config.providers[call.provider]
+        assert provider.key is not None, "run() loads the config with secrets resolved"
+        spacing = provider.retry_spacing.total_seconds()
+        attempt = 0
+        while True:
+            attempt += 1
+            sent_at = self.clock()
+            started = self.monotonic()
+            self._last_hit[call.target] = (started, call.key)
+            t = lvb.expiry(sent_at, provider.sign_ttl)
+            url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
+            await self.ledger.update(call.key, State.SENT, sent_at, attempts=attempt)
+            timing = {
+                "attempt": attempt,
+                "sent_at": sent_at.astimezone(CST).isoformat(timespec="milliseconds"),
+                "lateness_ms": _ms(sent_at - call.at),
+            }
+            log.info("call.sent", **fields, **timing)
+            try:
+                response = await self.transport.get(url, timeout=provider.timeout.total_seconds())
+                task_id = lvb.parse_response(response.status, response.body)
+            except PermanentError as exc:
+                await self.ledger.update(call.key, State.FAILED, self.clock(), detail=exc.message)
+                log.error(
+                    "call.failed",
+                    **fields,
+                    **timing,
+                    latency_ms=self._since(started),
+                    retryable=False,
+                    ret=exc.ret,
+                    status=exc.status,
+                    message=exc.message,
+                )
+                return State.FAILED
+            except TransientError as exc:
+                latency = self._since(started)
+                if exc.outcome_unknown:
+                    log.warning(
+                        "call.uncertain",
+                        **fields,
+                        **timing,
+                        latency_ms=latency,
+                        message=f"{exc.message}: the provider may have created a task; "
+                        "it has no API to check, so verify in the console",
+                    )
+                retry_at = self.clock() + timedelta(seconds=spacing)
+                if attempt < provider.max_attempts and retry_at + DUPLICATE_WINDOW < call.deadline:
+                    log.warning(
+                        "call.retry",
+                        **fields,
+                        **timing,
+                        latency_ms=latency,
+                        status=exc.status,
+                        message=exc.message,
+                        retry_in_s=spacing,
+                    )
+                    await asyncio.sleep(spacing)
+                    continue
+                await self.ledger.update(call.key, State.FAILED, self.clock(), detail=exc.message)
+                log.error(
+                    "call.failed",
+                    **fields,
+                    **timing,
+                    latency_ms=latency,
+                    retryable=True,
+                    status=exc.status,
+                    message=exc.message,
+                    reason="out of attempts"
+                    if attempt >= provider.max_attempts
+                    else "chunk ending",
+                )
+                return State.FAILED
+            await self.ledger.update(call.key, State.OK, self.clock(), task_id=task_id)
+            log.info(
+                "call.ok",
+                **fields,
+                **timing,
+                latency_ms=self._since(started),
+                ret=0,
+                task_id=task_id,
+            )
+            return State.OK
+
+    def _since(self, started: float) -> int:
+        return round((self.monotonic() - started) * 1000)

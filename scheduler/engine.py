@@ -1,0 +1,128 @@
+"""The only module that touches APScheduler: it turns planned calls into timers.
+
+APScheduler 3.11 is used as a timer and nothing more (see ../shared/reference/stack-notes.md
+§1): `AsyncIOScheduler` with an in-memory store, every trigger in an explicit zone, no misfire
+deadline of its own (the dispatcher decides late vs missed from the chunk's end), and a job that
+only spawns our own tracked task, so APScheduler's cancel-on-shutdown never cuts a provider call
+in half. Re-applying a plan never re-adds a key this engine has seen (APScheduler would fire a
+re-added date job again), and the ledger refuses a second send anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from datetime import datetime
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from scheduler.calls import Call
+from scheduler.config import CST
+from scheduler.dispatch import Dispatcher
+from scheduler.logs import get_logger
+
+log = get_logger("recsched.engine")
+#: How often the scheduler re-reads the wall clock. APScheduler sleeps on the monotonic clock,
+#: so after a wall-clock step or a suspend a timer could fire late by up to this much.
+HEARTBEAT_SECONDS = 15.0
+
+
+class Engine:
+    def __init__(self, dispatcher: Dispatcher, *, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.dispatcher = dispatcher
+        self._scheduler = AsyncIOScheduler(
+            timezone=CST,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._known: dict[str, datetime] = {}  # call key -> deadline, for every call taken on
+        self._inflight: set[asyncio.Task[object]] = set()
+        self._heartbeat = heartbeat
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._accepting = True
+
+    def start(self) -> None:
+        self._scheduler.start()
+        self._heartbeat_task = asyncio.create_task(self._beat(), name="recsched-heartbeat")
+
+    def schedule(self, calls: Iterable[Call], now: datetime) -> int:
+        """Arm a timer for each call not seen before; fire at once those already due.
+        Returns how many calls were newly taken on."""
+        self._known = {key: end for key, end in self._known.items() if end > now}
+        added = 0
+        for call in calls:
+            if call.key in self._known or not self._accepting:
+                continue
+            self._known[call.key] = call.deadline
+            added += 1
+            if call.at <= now:
+                self._spawn(call)
+            else:
+                self._scheduler.add_job(
+                    self._due,
+                    DateTrigger(run_date=call.at, timezone=CST),
+                    args=[call],
+                    id=call.key,
+                    name=call.key,
+                    replace_existing=True,
+                )
+        return added
+
+    def pending(self) -> int:
+        return len(self._scheduler.get_jobs())
+
+    def next_at(self) -> datetime | None:
+        times = [job.next_run_time for job in self._scheduler.get_jobs() if job.next_run_time]
+        return min(times, default=None)
+
+    async def _due(self, call: Call) -> None:
+        self._spawn(call)
+
+    def _spawn(self, call: Call) -> None:
+        if not self._accepting:
+            return
+        task: asyncio.Task[object] = asyncio.create_task(self._fire(call), name=call.key)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _fire(self, call: Call) -> object:
+        structlog.contextvars.clear_contextvars()  # tasks inherit the creator's context
+        try:
+            return await self.dispatcher.fire(call)
+        except Exception:  # a bug must not kill the daemon or the other calls
+            log.exception("call.crashed", call_key=call.key)
+            return None
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            self._scheduler.wakeup()
+
+    def abort(self) -> None:
+        """Cancel every in-flight call now (second SIGTERM)."""
+        self._accepting = False
+        for task in self._inflight:
+            task.cancel()
+
+    async def stop(self, timeout: float) -> int:
+        """Take no new calls, let in-flight ones finish for up to `timeout` seconds, then
+        cancel the rest. Returns how many had to be cancelled."""
+        self._accepting = False
+        if self._heartbeat_task:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        if not self._inflight:
+            return 0
+        log.info("daemon.draining", in_flight=len(self._inflight), timeout_s=timeout)
+        _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+        for task in pending:
+            task.cancel()
+            log.error("call.abandoned", call_key=task.get_name(), reason="shutdown")
+        if pending:
+            await asyncio.wait(pending)
+        return len(pending)

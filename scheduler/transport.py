@@ -1,0 +1,60 @@
+"""The only module that touches aiohttp: one client session, errors mapped to our tree.
+
+Timeout and dropped-connection errors become `OutcomeUnknown` (the provider may have acted);
+connection refused becomes a plain `TransientError` (nothing was sent). Messages never include
+the URL, which carries the signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+
+from scheduler import __version__
+from scheduler.errors import OutcomeUnknown, TransientError
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: str
+    date: str | None  # the provider's Date header, for clock-skew checks
+
+
+class Transport:
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            session = aiohttp.ClientSession(headers={"User-Agent": f"recsched/{__version__}"})
+            # aiohttp re-sends an idempotent-method request (GET) once, silently, when the
+            # connection drops after sending. Live_Tape_Start is a GET that creates a paid task,
+            # so that resend is a duplicate recording. There is no public switch; this slot is
+            # the one aiohttp's own test tools use. A rename in aiohttp raises AttributeError
+            # here (slots), and tests/test_transport.py proves one drop means one request.
+            session._retry_connection = False
+            self._session = session
+        return self._session
+
+    async def get(self, url: str, *, timeout: float) -> Response:
+        """GET `url` (already signed and encoded); raise TransientError/OutcomeUnknown on I/O."""
+        try:
+            async with self._client().get(
+                url, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
+            ) as response:
+                body = await response.text(errors="replace")
+                return Response(response.status, body, response.headers.get("Date"))
+        except aiohttp.ClientConnectorError as exc:
+            raise TransientError(f"cannot connect to {exc.host}:{exc.port}") from None
+        except (TimeoutError, asyncio.TimeoutError):
+            raise OutcomeUnknown(f"no answer within {timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise OutcomeUnknown(f"connection dropped ({type(exc).__name__})") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

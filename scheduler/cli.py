@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -215,10 +216,8 @@ def _fake(args: argparse.Namespace) -> int:
     if not key:
         print(f"recsched: set ${args.key_env} to the key the fake should verify", file=sys.stderr)
         return EXIT_CONFIG
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(args.host, args.port, args.appid, key))
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 

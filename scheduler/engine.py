@@ -106,7 +106,7 @@ class Engine:
         for task in self._inflight:
             task.cancel()
 
-    async def stop(self, timeout: float) -> int:
+    async def stop(self, timeout: float) -> int:  # noqa: ASYNC109 (a drain bound)
         """Take no new calls, let in-flight ones finish for up to `timeout` seconds, then
         cancel the rest. Returns how many had to be cancelled."""
         self._accepting = False

@@ -13,7 +13,8 @@ from scheduler.config import CST
 class Call:
     key: str  # idempotency key: recording / window start / chunk index / action
     at: datetime  # the instant to send it (aware)
-    deadline: datetime  # sending at or after this is pointless: the chunk is over
+    start: datetime  # start of the span this task records
+    deadline: datetime  # end of that span: sending at or after this is pointless
     recording: str
     provider: str  # provider name in the YAML
     action: str  # API action, e.g. "Live_Tape_Start"

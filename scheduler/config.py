@@ -285,6 +285,9 @@ def _recording(
             (*p, "chunk"),
             "must be at least 3s: calls to one channel closer than 3s may create duplicate tasks",
         )
+    min_chunk = r.duration(m, p, "min_chunk", default=timedelta(seconds=1))
+    if min_chunk >= chunk:
+        r.error((*p, "min_chunk"), "must be shorter than chunk")
     lead = r.duration(m, p, "lead", default=None)
     if lead is not None and mode == "realtime":
         r.error((*p, "lead"), "applies to mode: scheduled only (a real-time task starts when sent)")
@@ -323,7 +326,7 @@ def _recording(
         mode=mode,
         duration=duration,
         chunk=min(chunk, limit),
-        min_chunk=r.duration(m, p, "min_chunk", default=timedelta(seconds=1)),
+        min_chunk=min_chunk,
         cron=cron,
         start=start,
         lead=lead or timedelta(minutes=1 if mode == "scheduled" else 0),

@@ -3,8 +3,10 @@
 Rules, in order, each time a call fires:
 1. a key the ledger already knows is never sent again (`call.duplicate_suppressed`);
 2. a call whose chunk is over is not sent (`call.missed`);
-3. a call to a target that another call hit less than 3 s ago is suppressed, because the
-   provider may create a duplicate task (`call.duplicate_suppressed`);
+3. a call to a target that another call hit less than 3 s ago, for an overlapping span of
+   time, is suppressed: the provider may create a duplicate task (`call.duplicate_suppressed`).
+   Back-to-back chunks of one window do not overlap, so timer jitter between them (3 s chunks
+   fired 2.998 s apart) never drops a chunk;
 4. otherwise it is claimed, sent, and retried on transient failures: attempts at least
    `retry_spacing` (>= 3 s) apart, a bounded number of times, and never so late that the retry
    would land inside the duplicate window of the chunk's end. `ret != 0` is never retried.
@@ -67,22 +69,23 @@ class Dispatcher:
         self.dry_run = dry_run
         self.clock = clock
         self.monotonic = monotonic
-        self._last_hit: dict[str, tuple[float, str]] = {}  # target -> (monotonic, call key)
+        self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         for provider in config.providers.values():
             if provider.key is not None:
                 register_secret(provider.key.reveal())
 
     def _reserve_target(self, call: Call) -> str | None:
-        """Mark `call.target` as hit now; return the key that hit it < 3 s ago, if any."""
+        """Mark `call.target` as hit now; return the key of a call that hit it < 3 s ago for
+        an overlapping span (a would-be duplicate task), if any."""
         now = self.monotonic()
-        previous = self._last_hit.get(call.target)
-        if (
-            previous
-            and previous[1] != call.key
-            and now - previous[0] < DUPLICATE_WINDOW.total_seconds()
-        ):
-            return previous[1]
-        self._last_hit[call.target] = (now, call.key)
+        hit = self._last_hit.get(call.target)
+        if hit is not None:
+            at, other = hit
+            recent = now - at < DUPLICATE_WINDOW.total_seconds()
+            overlaps = other.start < call.deadline and call.start < other.deadline
+            if recent and overlaps and other.key != call.key:
+                return other.key
+        self._last_hit[call.target] = (now, call)
         return None
 
     async def fire(self, call: Call) -> State:
@@ -127,7 +130,7 @@ class Dispatcher:
             attempt += 1
             sent_at = self.clock()
             started = self.monotonic()
-            self._last_hit[call.target] = (started, call.key)
+            self._last_hit[call.target] = (started, call)
             t = lvb.expiry(sent_at, provider.sign_ttl)
             url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
             await self.ledger.update(call.key, State.SENT, sent_at, attempts=attempt)

@@ -141,6 +141,7 @@ class FakeLvb:
         self._cond = asyncio.Condition()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.url = ""  # the endpoint URL once started
         self.received: list[Received] = []
         self.tasks: dict[int, FakeTask] = {}
         self.app = web.Application()
@@ -170,7 +171,8 @@ class FakeLvb:
         self._runner = runner
         bound_port = int(runner.addresses[0][1])
         shown_host = f"[{host}]" if ":" in host else host
-        return f"http://{shown_host}:{bound_port}{LVB_PATH}"
+        self.url = f"http://{shown_host}:{bound_port}{LVB_PATH}"
+        return self.url
 
     async def stop(self) -> None:
         """Stop serving; requests still sleeping in a Delay are answered at once."""

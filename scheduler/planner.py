@@ -94,6 +94,7 @@ def recording_calls(config: Config, rec: Recording, now: datetime, until: dateti
                 Call(
                     key=f"{rec.name}/{stamp}/{index}/{lvb.START}",
                     at=start - lead,
+                    start=start,
                     deadline=end,
                     recording=rec.name,
                     provider=provider.name,

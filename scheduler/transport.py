@@ -33,7 +33,7 @@ class Transport:
             # connection drops after sending. Live_Tape_Start is a GET that creates a paid task,
             # so that resend is a duplicate recording. There is no public switch; this slot is
             # the one aiohttp's own test tools use. A rename in aiohttp raises AttributeError
-            # here (slots), and tests/test_transport.py proves one drop means one request.
+            # here (slots); tests/test_dispatch.py proves a dropped reply is not re-sent at once.
             session._retry_connection = False
             self._session = session
         return self._session

@@ -1,0 +1,112 @@
+"""The real daemon, as a process, against the fake provider: on time, in CST, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scheduler.config import CST
+from scheduler.fake_lvb import Delay, FakeLvb
+from tests.conftest import LVB_KEY
+
+CHUNK = 3  # seconds; the smallest real-time chunk recsched allows (the duplicate window)
+
+
+def _config(endpoint: str, start: datetime, chunks: int = 3) -> str:
+    return f"""
+providers:
+  lvb:
+    endpoint: {endpoint}
+    appid: 1234
+    key: ${{LVB_KEY}}
+    timeout: 5s
+recordings:
+  - name: show
+    channel_id: 8888_show
+    mode: realtime
+    start: {start.astimezone(CST):%Y-%m-%d %H:%M:%S}
+    duration: {CHUNK * chunks}s
+    chunk: {CHUNK}s
+"""
+
+
+async def _start_daemon(config: Path, tz: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, "TZ": tz, "LVB_KEY": LVB_KEY}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "scheduler",
+        "run",
+        "-c",
+        str(config),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _stop(process: asyncio.subprocess.Process) -> tuple[int, list[dict[str, object]], str]:
+    process.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode is not None
+    return (
+        process.returncode,
+        [json.loads(line) for line in out.decode().splitlines()],
+        err.decode(),
+    )
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+async def test_three_chunks_arrive_on_time_signed_in_cst(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path], tz: str
+) -> None:
+    start = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    process = await _start_daemon(write_config(_config(fake_lvb.url, start)), tz)
+    try:
+        await fake_lvb.wait_for_requests(3, timeout=20)
+    finally:
+        code, lines, err = await _stop(process)
+    assert code == 0, err
+    assert len(fake_lvb.received) == 3 and all(r.ok for r in fake_lvb.received)  # signed right
+    for index, received in enumerate(fake_lvb.received):
+        instant = start + timedelta(seconds=CHUNK * index)
+        assert 0 <= received.arrived_at - instant.timestamp() <= 0.250
+        assert (
+            received.params["Param.s.start_time"] == f"{instant.astimezone(CST):%Y-%m-%d %H:%M:%S}"
+        )
+        end = instant + timedelta(seconds=CHUNK)
+        assert received.params["Param.s.end_time"] == f"{end.astimezone(CST):%Y-%m-%d %H:%M:%S}"
+        assert received.params["Param.n.task_sub_type"] == "1"
+    events = [line["event"] for line in lines]
+    assert events[0] == "daemon.started" and events[-1] == "daemon.stopped"
+    assert events.count("call.ok") == 3 and "daemon.stopping" in events
+    output = json.dumps(lines) + err
+    assert LVB_KEY not in output and "sign=" not in output
+
+
+async def test_sigterm_lets_the_in_flight_call_finish_and_exits_0(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path]
+) -> None:
+    fake_lvb.inject(Delay(2.0))  # the first call hangs at the provider for 2 s
+    start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+    process = await _start_daemon(write_config(_config(fake_lvb.url, start)), "UTC")
+    try:
+        await fake_lvb.wait_for_requests(1, timeout=20)  # the request is now in flight
+    finally:
+        code, lines, err = await _stop(process)
+    assert code == 0, err
+    assert len(fake_lvb.received) == 1  # later chunks were not started after SIGTERM
+    events = [line["event"] for line in lines]
+    assert (
+        events.index("daemon.stopping") < events.index("call.ok") < events.index("daemon.stopped")
+    )
+    ok = next(line for line in lines if line["event"] == "call.ok")
+    assert ok["task_id"] == str(fake_lvb.received[0].task_id)

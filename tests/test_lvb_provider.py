@@ -1,0 +1,113 @@
+"""The LVB request is built exactly as Tencent documents it, whatever the host time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduler.config import LvbProvider, Recording
+from scheduler.errors import PermanentError, TransientError
+from scheduler.providers import lvb
+
+CST = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(
+    ("key", "t", "expected"),
+    [
+        # the two worked examples in Tencent's own documents (reference §1.1)
+        ("5d41402abc4b2a76b9719d911017c592", 1471850187, "b17971b51ba0fe5916ddcd96692e9fb3"),
+        ("40328529ca4381a80c6ecf2e6aa57438", 1490858347, "7f29ed83c61b77de1b0d66936fd4fd44"),
+        # ours: 2026-01-01 12:01:00 CST
+        ("lvb-secret-key", 1767240060, "bc0b064a6f8b11f09ad0c6c4b994de87"),
+    ],
+)
+def test_sign_known_answers(key: str, t: int, expected: str) -> None:
+    assert lvb.sign(key, t) == expected
+
+
+def test_expiry_is_seconds_plus_ttl_never_milliseconds() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, 900_000, tzinfo=CST)
+    assert lvb.expiry(now, timedelta(seconds=60)) == 1767240060
+
+
+def _provider() -> LvbProvider:
+    return LvbProvider(name="lvb", endpoint="http://x/common_access", appid=1234, key=None)
+
+
+def _recording(mode: str = "realtime") -> Recording:
+    return Recording(
+        name="news",
+        provider="lvb",
+        channel_id="8888_test123",
+        mode=mode,
+        duration=timedelta(minutes=30),
+        chunk=timedelta(minutes=30),
+        file_format="mp4",
+    )
+
+
+def test_reference_sample_query_is_reproduced_byte_for_byte() -> None:
+    start = datetime(2026, 1, 1, 12, 0, tzinfo=CST)
+    params = lvb.start_params(_provider(), _recording(), start, start + timedelta(minutes=30))
+    assert lvb.query(params, "lvb-secret-key", 1767240060) == (
+        "appid=1234&interface=Live_Tape_Start&t=1767240060"
+        "&sign=bc0b064a6f8b11f09ad0c6c4b994de87&Param.s.channel_id=8888_test123"
+        "&Param.s.start_time=2026-01-01+12%3A00%3A00&Param.s.end_time=2026-01-01+12%3A30%3A00"
+        "&Param.n.task_sub_type=1&Param.s.file_format=mp4&Param.s.record_type=video"
+    )
+
+
+def test_times_are_cst_on_the_wire_whatever_the_host_zone(host_tz: str) -> None:
+    # 12:00 UTC is 20:00 CST; a naive or host-local formatting would print 12:00 or 07:00.
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    end = datetime(2026, 12, 1, 7, 30, tzinfo=ZoneInfo("America/New_York"))  # = 20:30 CST
+    params = dict(lvb.start_params(_provider(), _recording(), start, end))
+    assert params["Param.s.start_time"] == "2026-12-01 20:00:00"
+    assert params["Param.s.end_time"] == "2026-12-01 20:30:00"
+    decoded = dict(parse_qsl(lvb.query(tuple(params.items()), "k", 1)))
+    assert decoded["Param.s.start_time"] == "2026-12-01 20:00:00"  # encoded exactly once
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        lvb.format_cst(datetime(2026, 12, 1, 20, 0))
+
+
+def test_scheduled_mode_sends_sub_type_zero() -> None:
+    start = datetime(2026, 12, 1, 10, tzinfo=CST)
+    params = dict(lvb.start_params(_provider(), _recording("scheduled"), start, start))
+    assert params["Param.n.task_sub_type"] == "0"
+
+
+def test_task_ids_above_2_pow_53_are_kept_exact() -> None:
+    body = '{"ret":0,"message":"","output":{"task_id":18446744073709000001}}'
+    assert lvb.parse_response(200, body) == "18446744073709000001"
+    assert lvb.parse_response(200, '{"ret":0,"output":{"task_id":"42"}}') == "42"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "ret"),
+    [
+        (200, '{"ret": -505, "message": "stream not live"}', PermanentError, -505),
+        (200, '{"ret": 1, "message": "appid is invalid"}', PermanentError, 1),
+        (403, "Forbidden", PermanentError, None),
+        (404, "Not Found", PermanentError, None),
+        (500, "oops", TransientError, None),
+        (502, "Bad Gateway", TransientError, None),
+        (429, "slow down", TransientError, None),
+        (200, "<html>proxy</html>", TransientError, None),
+        (200, '{"message": "no ret"}', TransientError, None),
+    ],
+)
+def test_answers_are_classified(
+    status: int, body: str, error: type[Exception], ret: int | None
+) -> None:
+    with pytest.raises(error) as caught:
+        lvb.parse_response(status, body)
+    assert getattr(caught.value, "ret", None) == ret
+    # permanent failures are not TransientError and vice versa: the retry rule depends on it
+    assert isinstance(caught.value, TransientError) == (error is TransientError)

@@ -1,0 +1,82 @@
+"""The APScheduler adapter: timers fire on time, a re-applied plan never fires a call twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scheduler.config import CST, Config, load_config
+from scheduler.dispatch import Dispatcher
+from scheduler.engine import Engine
+from scheduler.fake_lvb import FakeLvb
+from scheduler.ledger import MemoryLedger
+from scheduler.planner import plan
+from scheduler.transport import Transport
+
+
+def _config(write_config: Callable[[str], Path], endpoint: str, recording: str) -> Config:
+    return load_config(
+        write_config(
+            f"providers:\n  lvb: {{endpoint: '{endpoint}', appid: 1234, key: '${{LVB_KEY}}'}}\n"
+            f"recordings:\n  - {recording}\n"
+        )
+    )
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_reapplying_the_same_plan_arms_nothing_new_and_sends_once(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path]
+) -> None:
+    start = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)  # 1-2 s ahead
+    config = _config(
+        write_config,
+        fake_lvb.url,
+        f"{{name: a, channel_id: c, start: '{start.astimezone(CST):%Y-%m-%d %H:%M:%S}', "
+        "duration: 6s, chunk: 3s}",
+    )
+    transport = Transport()
+    engine = Engine(Dispatcher(config, transport, MemoryLedger()))
+    engine.start()
+    try:
+        now = datetime.now(UTC)
+        assert engine.schedule(plan(config, now), now) == 2
+        assert engine.schedule(plan(config, now), now) == 0  # a reload or re-plan
+        assert engine.pending() == 2
+        assert engine.next_at() == start
+        await fake_lvb.wait_for_requests(2, timeout=10)
+        # after the first chunk fired, re-plan again: APScheduler would fire a re-added job
+        now = datetime.now(UTC)
+        assert engine.schedule(plan(config, now), now) == 0
+    finally:
+        await engine.stop(5)
+        await transport.close()
+    assert [r.params["Param.s.start_time"][-8:] for r in fake_lvb.received] == [
+        f"{start.astimezone(CST):%H:%M:%S}",
+        f"{(start + timedelta(seconds=3)).astimezone(CST):%H:%M:%S}",
+    ]
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_rolling_horizon_takes_on_later_windows(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path]
+) -> None:
+    config = _config(
+        write_config, fake_lvb.url, "{name: a, channel_id: c, cron: '0 20 * * *', duration: 1h}"
+    )
+    transport = Transport()
+    engine = Engine(Dispatcher(config, transport, MemoryLedger(), dry_run=True))
+    engine.start()
+    try:
+        day1 = datetime(2030, 1, 1, 12, tzinfo=CST)
+        assert engine.schedule(plan(config, day1, timedelta(hours=24)), day1) == 2
+        day2 = day1 + timedelta(hours=12)
+        # 12 hours later the horizon reaches the next evening: only those two are new
+        assert engine.schedule(plan(config, day2, timedelta(hours=24)), day2) == 2
+        assert engine.pending() == 4
+    finally:
+        await engine.stop(1)
+        await transport.close()
+    assert fake_lvb.received == []

@@ -14,7 +14,7 @@ import sys
 from datetime import datetime, timedelta
 
 from scheduler import __version__, daemon, logs
-from scheduler.config import CST, Config, load_config
+from scheduler.config import CST, load_config
 from scheduler.dispatch import wall_clock
 from scheduler.durations import format_duration
 from scheduler.errors import ConfigError
@@ -130,20 +130,18 @@ def _instant(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=CST)
 
 
-def _load(path: str, *, resolve_secrets: bool = True) -> Config | None:
-    try:
-        return load_config(path, resolve_secrets=resolve_secrets)
-    except ConfigError as exc:
-        print(f"recsched: {path} is invalid ({len(exc.problems)} problem(s)):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return None
+def _report(exc: ConfigError) -> None:
+    files = sorted({problem.file for problem in exc.problems})
+    print(
+        f"recsched: {', '.join(files)} is invalid ({len(exc.problems)} problem(s)):",
+        file=sys.stderr,
+    )
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    if config is None:
-        return EXIT_CONFIG
+    config = load_config(args.config)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     upcoming = plan(config, wall_clock())
@@ -157,9 +155,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    config = _load(args.config, resolve_secrets=False)
-    if config is None:
-        return EXIT_CONFIG
+    config = load_config(args.config, resolve_secrets=False)
     now = args.now or wall_clock()
     calls = plan(config, now, timedelta(hours=args.hours))
     if args.json:
@@ -193,9 +189,7 @@ def _json_logs(choice: str) -> bool | None:
 
 def _run(args: argparse.Namespace) -> int:
     logs.configure(json=_json_logs(args.log_format))
-    config = _load(args.config)
-    if config is None:
-        return EXIT_CONFIG
+    config = load_config(args.config)
     return asyncio.run(daemon.run(config, dry_run=args.dry_run))
 
 
@@ -226,5 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"check": _check, "plan": _plan, "run": _run, "demo": _demo, "fake-provider": _fake}
     try:
         return commands[args.command](args)
+    except ConfigError as exc:
+        _report(exc)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_FAILURE

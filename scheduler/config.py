@@ -174,6 +174,9 @@ def _providers(
                 "must be longer than 3s: the provider may create a duplicate task "
                 "when a call is retried within 3 seconds",
             )
+        sign_ttl = r.duration(m, p, "sign_ttl", default=timedelta(seconds=60))
+        if not timedelta(seconds=10) <= sign_ttl <= timedelta(days=1):
+            r.error((*p, "sign_ttl"), "must be between 10s and 1d (t = now + sign_ttl)")
         spacing = r.duration(m, p, "retry_spacing", default=timedelta(seconds=5))
         if spacing < DUPLICATE_WINDOW:
             r.error((*p, "retry_spacing"), "must be at least 3s (the duplicate window)")
@@ -183,7 +186,7 @@ def _providers(
             endpoint=endpoint,
             appid=appid or 0,
             key=key,
-            sign_ttl=r.duration(m, p, "sign_ttl", default=timedelta(seconds=60)),
+            sign_ttl=sign_ttl,
             timeout=timeout,
             max_attempts=r.integer(m, p, "max_attempts", minimum=1, maximum=10, default=3) or 3,
             retry_spacing=spacing,
@@ -304,6 +307,8 @@ def _recording(
         )
     dates = {k: r.days(m, p, k) for k in ("skip_dates", "extra_dates")}
     bounds = {k: r.day(m, p, k) for k in ("from", "until")}
+    for both in sorted(set(dates["skip_dates"]) & set(dates["extra_dates"])):
+        r.warn((*p, "extra_dates"), f"{both} is in skip_dates too; extra_dates wins")
     if cron is None:
         for k in ("skip_dates", "extra_dates", "from", "until"):
             if k in m:

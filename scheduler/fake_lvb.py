@@ -328,7 +328,7 @@ async def serve_forever(
             task_sub_type=r.params.get("Param.n.task_sub_type", ""),
             ok=r.ok,
             ret=r.ret,
-            task_id=r.task_id,
+            task_id=None if r.task_id is None else str(r.task_id),  # > 2**53: text for jq
             error=r.error,
         )
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.calls import Call
-from scheduler.config import CST, REALTIME_MAX_CHUNK, Config, Recording
+from scheduler.config import CST, REALTIME_MAX_CHUNK, SCHEDULED_MAX_CHUNK, Config, Recording
 from scheduler.cron import cron_trigger
 from scheduler.providers import lvb
 
@@ -85,7 +85,8 @@ def recording_calls(config: Config, rec: Recording, now: datetime, until: dateti
     calls: list[Call] = []
     lead = rec.lead if rec.mode == "scheduled" else timedelta(0)
     for window_start, window_end in windows(rec, config.timezone, now, until + lead):
-        pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk)
+        limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
+        pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
         stamp = window_start.astimezone(CST).isoformat()
         for index, (start, end) in enumerate(pieces, 1):
             if end <= now or start - lead >= until:

@@ -16,7 +16,7 @@ from scheduler import logs
 from scheduler.fake_lvb import FakeLvb
 
 APPID = 1234
-#: The secret every test uses; tests/test_no_secrets.py greps logs for it.
+#: The secret every test uses; test_dispatch.py and test_e2e.py grep log output for it.
 LVB_KEY = "test-lvb-key-0f3a9c"
 HOST_ZONES = ["Asia/Shanghai", "UTC", "America/New_York"]
 

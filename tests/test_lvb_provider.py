@@ -111,3 +111,18 @@ def test_answers_are_classified(
     assert getattr(caught.value, "ret", None) == ret
     # permanent failures are not TransientError and vice versa: the retry rule depends on it
     assert isinstance(caught.value, TransientError) == (error is TransientError)
+
+
+@pytest.mark.parametrize("body", ["<html>proxy</html>", '{"message": "no ret"}', ""])
+def test_an_unreadable_200_means_the_outcome_is_unknown(body: str) -> None:
+    # the request reached the provider, which may have created the task: say so in the log
+    with pytest.raises(TransientError) as caught:
+        lvb.parse_response(200, body)
+    assert caught.value.outcome_unknown
+
+
+@pytest.mark.parametrize("status", [500, 502, 429])
+def test_an_error_status_is_transient_and_known_not_to_have_succeeded(status: int) -> None:
+    with pytest.raises(TransientError) as caught:
+        lvb.parse_response(status, "")
+    assert not caught.value.outcome_unknown

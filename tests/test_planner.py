@@ -169,3 +169,13 @@ def test_times_in_the_yaml_follow_the_timezone_key_not_the_host(host_tz: str) ->
 def test_plan_is_pure() -> None:
     config = _config("  - {name: news, channel_id: c, cron: '*/7 * * * *', duration: 5m}")
     assert plan(config, T0, timedelta(hours=5)) == plan(config, T0, timedelta(hours=5))
+
+
+def test_scheduled_tail_merges_up_to_the_one_day_limit() -> None:
+    config = _config(
+        "  - {name: launch, channel_id: c, mode: scheduled, start: 2026-12-01 00:00:00,"
+        " duration: 25h, chunk: 12h, min_chunk: 2h}"
+    )
+    calls = plan(config, datetime(2026, 11, 30, tzinfo=CST), timedelta(days=3))
+    # 12h + 12h + 1h: the 1 h tail is under min_chunk and 12h + 1h fits in a day, so it merges
+    assert [(c.deadline - c.start) / timedelta(hours=1) for c in calls] == [12, 13]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from scheduler.config import CST, LvbProvider, Recording
-from scheduler.errors import PermanentError, TransientError
+from scheduler.errors import OutcomeUnknown, PermanentError, TransientError
 
 START = "Live_Tape_Start"
 #: Param.n.task_sub_type per recording mode. [C]
@@ -75,7 +75,8 @@ def parse_response(status: int, body: str) -> str:
     """Return the created task id (as text), or raise Permanent/TransientError.
 
     HTTP 5xx and 429 are transient; other non-200 statuses (403, 404) are permanent; a 200 whose
-    `ret` is not 0 is a permanent refusal (bad sign, stream not live, quota…).
+    `ret` is not 0 is a permanent refusal (bad sign, stream not live, quota…); a 200 we cannot
+    read reached the provider, so its outcome is unknown (transient, logged as uncertain).
     """
     if status >= 500 or status == 429:
         raise TransientError(f"HTTP {status}", status=status)
@@ -84,9 +85,9 @@ def parse_response(status: int, body: str) -> str:
     try:
         answer = json.loads(body)
     except ValueError:
-        raise TransientError(f"answer is not JSON: {body[:80]!r}", status=status) from None
+        raise OutcomeUnknown(f"answer is not JSON: {body[:80]!r}", status=status) from None
     if not isinstance(answer, dict) or not isinstance(answer.get("ret"), int):
-        raise TransientError(f"answer has no integer 'ret': {body[:80]!r}", status=status)
+        raise OutcomeUnknown(f"answer has no integer 'ret': {body[:80]!r}", status=status)
     ret = answer["ret"]
     message = str(answer.get("message") or "")
     if ret != 0:

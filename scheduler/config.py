@@ -355,9 +355,11 @@ def _window_shape(
     start = r.moment(m, p, "start", tz)
     end = r.moment(m, p, "end", tz)
     duration = r.duration(m, p, "duration", default=None)
-    if cron is not None and ("start" in m or "end" in m):
+    if "cron" in m and ("start" in m or "end" in m):
         r.error((*p, "cron"), "give either cron (recurring) or start (one-off), not both")
         return None, None, None
+    if "cron" in m and cron is None:
+        return None, None, None  # the bad cron value is already reported
     if cron is None and "start" not in m:
         r.error(p, "needs a window: cron + duration (recurring) or start + end|duration (one-off)")
         return None, None, None
@@ -368,8 +370,8 @@ def _window_shape(
     if "end" in m and "duration" in m:
         r.error((*p, "end"), "give either end or duration, not both")
         return None, None, None
-    if start is None:
-        return None, None, None
+    if start is None or ("end" in m and end is None):
+        return None, None, None  # the bad value is already reported
     if end is not None:
         if end <= start:
             r.error((*p, "end"), "must be after start")

@@ -134,7 +134,12 @@ class Reader:
             self.error((*p, key), f"must be a whole number, not {_kind(value)}")
             return default
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            self.error((*p, key), f"{value} is out of range ({minimum}..{maximum or ''})")
+            low = "" if minimum is None else f"at least {minimum}"
+            high = "" if maximum is None else f"at most {maximum}"
+            self.error(
+                (*p, key),
+                f"{value} is out of range (must be {' and '.join(filter(None, (low, high)))})",
+            )
             return default
         return value
 

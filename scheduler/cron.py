@@ -1,14 +1,19 @@
 """Standard 5-field crontab expressions on top of APScheduler 3's CronTrigger.
 
-APScheduler 3.x numbers weekdays from Monday=0, unlike cron (Sunday=0, also 7), so its own
-`CronTrigger.from_crontab("0 20 * * 1-5")` fires Tuesday to Saturday (apscheduler#286, fixed only
-in 4.x). We translate the day-of-week field to weekday *names*, which both agree on.
+Two differences from cron are corrected here:
+- APScheduler 3.x numbers weekdays from Monday=0, unlike cron (Sunday=0, also 7), so its own
+  `CronTrigger.from_crontab("0 20 * * 1-5")` fires Tuesday to Saturday (apscheduler#286, fixed
+  only in 4.x). We translate the day-of-week field to weekday *names*, which both agree on.
+- When both day-of-month and day-of-week are restricted, cron fires when *either* matches
+  (`0 20 1 * 1`: the 1st and every Monday); CronTrigger requires both. We OR two triggers.
 """
 
 from __future__ import annotations
 
 from datetime import tzinfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 _NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -47,7 +52,7 @@ def _cron_weekdays(field: str) -> list[int]:
     return sorted(days)
 
 
-def cron_trigger(expression: str, timezone: tzinfo) -> CronTrigger:
+def cron_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
     """Build a CronTrigger for a standard crontab `expression`; ValueError if it is not one."""
     fields = expression.split()
     if len(fields) != 5:
@@ -57,6 +62,17 @@ def cron_trigger(expression: str, timezone: tzinfo) -> CronTrigger:
         )
     minute, hour, day, month, dow = fields
     weekdays = "*" if dow == "*" else ",".join(_NAMES[d] for d in _cron_weekdays(dow))
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=timezone
-    )
+
+    def trigger(day: str, day_of_week: str) -> CronTrigger:
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=day_of_week,
+            timezone=timezone,
+        )
+
+    if day != "*" and dow != "*":
+        return OrTrigger([trigger(day, "*"), trigger("*", weekdays)])
+    return trigger(day, weekdays)

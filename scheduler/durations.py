@@ -22,10 +22,10 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         match = _DURATION.fullmatch(text)
-        if not text or match is None:
-            raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 30m, 1h30m)")
         if text.isdigit():
             seconds = int(text)
+        elif not text or match is None:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 30m, 1h30m)")
         else:
             seconds = sum(
                 int(part) * _UNIT_SECONDS[unit]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.calls import Call
@@ -73,7 +74,7 @@ def _cron_starts(
                 yield start
 
 
-def _fire_times(trigger: CronTrigger, begin: datetime, until: datetime) -> Iterator[datetime]:
+def _fire_times(trigger: BaseTrigger, begin: datetime, until: datetime) -> Iterator[datetime]:
     moment: datetime | None = trigger.get_next_fire_time(None, begin)
     while moment is not None and moment < until:
         yield moment

@@ -18,7 +18,9 @@ from scheduler.config import CST, load_config
 from scheduler.dispatch import wall_clock
 from scheduler.durations import format_duration
 from scheduler.errors import ConfigError
+from scheduler.lock import AlreadyRunning
 from scheduler.planner import plan
+from scheduler.store import StoreError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -34,6 +36,7 @@ examples:
   recsched plan -c recsched.yaml --hours 48       upcoming calls, in CST
   recsched plan -c recsched.yaml --now 2026-12-01T19:59:50+08:00 --json
   LVB_KEY=... recsched run -c recsched.yaml       the daemon (JSON log lines on stdout)
+  recsched status -c recsched.yaml                what is recording, what is next, what failed
 
 The config file may also be given as $RECSCHED_CONFIG. Exit status: 0 ok, 2 invalid
 configuration or usage, 1 other failure. See README.md for every config key."""
@@ -84,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON object per call and line: at, recording, provider, action, key, params",
     )
+    status = with_config(
+        "status",
+        "what is recording now, the next calls and the last outcomes (problems first), "
+        "read from the ledger; works whether the daemon runs or not",
+    )
+    status.add_argument("--json", action="store_true", help="the same as one JSON document")
+    status.add_argument("--last", type=int, default=20, help="how many outcomes (default 20)")
     run_cmd = with_config("run", "run the daemon until SIGTERM/SIGINT (JSON logs on stdout)")
     run_cmd.add_argument(
         "--dry-run", action="store_true", help="log every call it would send, send none"
@@ -183,6 +193,19 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _status(args: argparse.Namespace) -> int:
+    from scheduler.status import collect, render
+
+    config = load_config(args.config, resolve_secrets=False)
+    try:
+        data = asyncio.run(collect(config, wall_clock(), args.last))
+    except StoreError as exc:
+        print(f"recsched: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(render(data, args.json))
+    return EXIT_OK
+
+
 def _json_logs(choice: str) -> bool | None:
     return None if choice == "auto" else choice == "json"
 
@@ -217,11 +240,21 @@ def _fake(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"check": _check, "plan": _plan, "run": _run, "demo": _demo, "fake-provider": _fake}
+    commands = {
+        "status": _status,
+        "check": _check,
+        "plan": _plan,
+        "run": _run,
+        "demo": _demo,
+        "fake-provider": _fake,
+    }
     try:
         return commands[args.command](args)
     except ConfigError as exc:
         _report(exc)
         return EXIT_CONFIG
+    except AlreadyRunning as exc:
+        print(f"recsched: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE

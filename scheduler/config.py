@@ -46,6 +46,10 @@ class LvbProvider:
     timeout: timedelta = timedelta(seconds=10)
     max_attempts: int = 3
     retry_spacing: timedelta = timedelta(seconds=5)
+    #: After a crash, a call found `sent` with no answer most likely created its task (the
+    #: daemon died, not the provider). False: record it `uncertain` and alert, never re-send.
+    #: True: re-send once the 3 s duplicate window has passed (no gap, possible duplicate).
+    resend_after_crash: bool = False
     type: str = "lvb"
 
 
@@ -80,6 +84,22 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class StateSettings:
+    url: str  # sqlite:///PATH (default under $STATE_DIRECTORY or the XDG state dir)
+    retention: timedelta = timedelta(days=30)  # ledger rows older than this are pruned
+
+
+def default_state_url(env: Mapping[str, str]) -> str:
+    """$STATE_DIRECTORY (systemd StateDirectory=) or $XDG_STATE_HOME/recsched, else
+    ~/.local/state/recsched; the ledger file is recsched.db there."""
+    directory = env.get("STATE_DIRECTORY", "").split(":")[0]
+    if not directory:
+        xdg = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        directory = str(Path(xdg) / "recsched")
+    return f"sqlite:///{Path(directory) / 'recsched.db'}"
+
+
+@dataclass(frozen=True)
 class Config:
     file: str
     config_hash: str
@@ -87,6 +107,7 @@ class Config:
     providers: Mapping[str, LvbProvider]
     recordings: tuple[Recording, ...]
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    state: StateSettings = field(default_factory=lambda: StateSettings(url="sqlite://"))
     warnings: tuple[str, ...] = ()
 
 
@@ -137,7 +158,8 @@ def parse_config(
     providers = _providers(r, top, env, resolve_secrets)
     recordings = _recordings(r, top, timezone, providers)
     daemon = _daemon(r, top)
-    r.finish(top, (), "timezone providers recordings daemon")
+    state = _state(r, top, env)
+    r.finish(top, (), "timezone providers recordings daemon state")
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -147,6 +169,7 @@ def parse_config(
         providers=providers,
         recordings=tuple(recordings),
         daemon=daemon,
+        state=state,
         warnings=tuple(r.warnings),
     )
 
@@ -190,8 +213,14 @@ def _providers(
             timeout=timeout,
             max_attempts=r.integer(m, p, "max_attempts", minimum=1, maximum=10, default=3) or 3,
             retry_spacing=spacing,
+            resend_after_crash=r.boolean(m, p, "resend_after_crash", default=False),
         )
-        r.finish(m, p, "type endpoint appid key sign_ttl timeout max_attempts retry_spacing")
+        r.finish(
+            m,
+            p,
+            "type endpoint appid key sign_ttl timeout max_attempts retry_spacing "
+            "resend_after_crash",
+        )
     return result
 
 
@@ -231,6 +260,19 @@ def _daemon(r: Reader, top: dict[str, object]) -> DaemonSettings:
     if settings.replan_every >= settings.horizon:
         r.error((*p, "replan_every"), "must be shorter than daemon.horizon")
     r.finish(m, p, "horizon replan_every shutdown_timeout")
+    return settings
+
+
+def _state(r: Reader, top: dict[str, object], env: Mapping[str, str]) -> StateSettings:
+    p: tuple[str | int, ...] = ("state",)
+    m = r.mapping(p, top.get("state", {}))
+    url = r.text(m, p, "url") or default_state_url(env)
+    if not url.startswith("sqlite:///"):
+        r.error((*p, "url"), f"{url!r} is not supported (use sqlite:///PATH)")
+    settings = StateSettings(
+        url=url, retention=r.duration(m, p, "retention", default=timedelta(days=30))
+    )
+    r.finish(m, p, "url retention")
     return settings
 
 

@@ -1,31 +1,36 @@
-"""Lifecycle of the running daemon: start, keep the rolling plan armed, stop cleanly.
+"""Lifecycle of the running daemon: lock, ledger, recovery, the rolling plan, clean stop.
 
-SIGTERM/SIGINT: take no new calls, let in-flight calls finish (bounded by
-`daemon.shutdown_timeout`), exit 0. A second signal cancels what is still in flight.
+Start: take the state-directory lock, open the durable ledger, reconcile what happened while
+the daemon was down (recovery.py), arm the plan. Run: extend the plan every `replan_every`,
+record a heartbeat every 15 s, prune old ledger rows. SIGTERM/SIGINT: take no new calls, let
+in-flight calls finish (bounded by `daemon.shutdown_timeout`), write the ledger, exit 0. A
+second signal cancels what is still in flight; what was recorded stays recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from scheduler import __version__
 from scheduler.config import CST, Config
 from scheduler.dispatch import Dispatcher, wall_clock
+from scheduler.durable import DurableLedger
 from scheduler.engine import Engine
 from scheduler.ledger import Ledger, MemoryLedger
+from scheduler.lock import StateLock
 from scheduler.logs import get_logger
 from scheduler.planner import plan
+from scheduler.recovery import recover
+from scheduler.store import StoreError, sqlite_path
 from scheduler.transport import Transport
 
 log = get_logger("recsched.daemon")
-
-
-def _arm(engine: Engine, config: Config, now: datetime) -> int:
-    return engine.schedule(plan(config, now), now)
+HEARTBEAT_SECONDS = 15.0
 
 
 def _summary(engine: Engine) -> dict[str, object]:
@@ -36,12 +41,47 @@ def _summary(engine: Engine) -> dict[str, object]:
     }
 
 
+@contextlib.asynccontextmanager
+async def open_ledger(
+    config: Config, *, dry_run: bool, clock: Callable[[], datetime]
+) -> AsyncIterator[Ledger]:
+    """The ledger for this run: memory for --dry-run (a preview must not mark calls as done),
+    else the durable ledger under the state-directory lock, reconciled with the plan."""
+    if dry_run:
+        yield MemoryLedger()
+        return
+    lock = StateLock(sqlite_path(config.state.url).parent)
+    lock.acquire()  # AlreadyRunning propagates: the CLI reports it and exits 1
+    try:
+        try:
+            durable = await DurableLedger.open(config.state.url, clock())
+        except StoreError as exc:
+            log.error(
+                "store.error",
+                url=config.state.url,
+                message=str(exc),
+                action="running without a durable ledger: calls sent before this start are "
+                "unknown and a restart will not remember this run",
+            )
+            yield MemoryLedger()
+            return
+        durable.start()
+        try:
+            await recover(config, durable, clock())
+            await durable.prune(clock(), config.state.retention)
+            yield durable
+        finally:
+            await durable.heartbeat(clock())
+            await durable.close()
+    finally:
+        lock.release()
+
+
 async def run(
     config: Config,
     *,
     dry_run: bool = False,
     clock: Callable[[], datetime] = wall_clock,
-    ledger: Ledger | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run until `stop` is set or SIGTERM/SIGINT arrives; return the exit status."""
@@ -54,15 +94,27 @@ async def run(
         config_hash=config.config_hash[:12],
         dry_run=dry_run,
         recordings=len(config.recordings),
+        ledger="memory (dry run)" if dry_run else config.state.url,
     )
     for warning in config.warnings:
         log.warning("config.warning", message=warning)
+    async with open_ledger(config, dry_run=dry_run, clock=clock) as ledger:
+        return await _serve(config, ledger, dry_run=dry_run, clock=clock, stop=stop)
+
+
+async def _serve(
+    config: Config,
+    ledger: Ledger,
+    *,
+    dry_run: bool,
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+) -> int:
     transport = Transport()
-    engine = Engine(
-        Dispatcher(config, transport, ledger or MemoryLedger(), dry_run=dry_run, clock=clock)
-    )
+    engine = Engine(Dispatcher(config, transport, ledger, dry_run=dry_run, clock=clock))
     engine.start()
-    added = _arm(engine, config, clock())
+    now = clock()
+    added = engine.schedule(plan(config, now), now)
     log.info(
         "plan.loaded",
         calls=added,
@@ -86,15 +138,28 @@ async def run(
     async def replan() -> None:
         while True:
             await asyncio.sleep(config.daemon.replan_every.total_seconds())
-            added = _arm(engine, config, clock())
-            log.info("plan.extended", calls=added, **_summary(engine))
+            now = clock()
+            log.info(
+                "plan.extended", calls=engine.schedule(plan(config, now), now), **_summary(engine)
+            )
+            if isinstance(ledger, DurableLedger):
+                await ledger.prune(now, config.state.retention)
 
-    replanner = asyncio.create_task(replan(), name="recsched-replan")
+    async def heartbeat() -> None:
+        while isinstance(ledger, DurableLedger):
+            await ledger.heartbeat(clock())
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    background = [
+        asyncio.create_task(replan(), name="recsched-replan"),
+        asyncio.create_task(heartbeat(), name="recsched-heartbeat"),
+    ]
     try:
         await stop.wait()
     finally:
         log.info("daemon.stopping", signal=signals[0] if signals else None, **_summary(engine))
-        replanner.cancel()
+        for task in background:
+            task.cancel()
         abandoned = await engine.stop(config.daemon.shutdown_timeout.total_seconds())
         await transport.close()
         for sig in (signal.SIGTERM, signal.SIGINT):

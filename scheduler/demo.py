@@ -33,6 +33,8 @@ providers:
     endpoint: {endpoint}     # the local fake provider
     appid: 1234
     key: ${{{variable}}}    # read from the environment, never written here
+state:
+  url: sqlite:///{folder}/state/recsched.db   # the demo's own ledger
 recordings:
   - name: demo-show
     provider: demo
@@ -60,6 +62,7 @@ async def run_demo(*, chunk: int, chunks: int, lead: int, directory: str | None)
         TEMPLATE.format(
             chunks=chunks,
             chunk=chunk,
+            folder=folder,
             endpoint=endpoint,
             variable=KEY_VARIABLE,
             start=start.strftime("%Y-%m-%d %H:%M:%S"),

@@ -1,15 +1,21 @@
 """Sending one planned call: the no-duplicate rules, retries and the outcome log line.
 
 Rules, in order, each time a call fires:
-1. a key the ledger already knows is never sent again (`call.duplicate_suppressed`);
-2. a call whose chunk is over is not sent (`call.missed`);
-3. a call to a target that another call hit less than 3 s ago, for an overlapping span of
+1. a key already in flight in this process, or with a final outcome in the ledger, is never
+   sent again (`call.duplicate_suppressed`);
+2. a key the ledger shows `sent` with no answer was interrupted by a crash: the provider most
+   likely created the task, so it is recorded `uncertain` and not re-sent, unless the provider
+   sets `resend_after_crash` (then it is re-sent once the 3 s duplicate window has passed);
+   either way `call.uncertain` is logged. A key only `claimed` never reached the wire: it is sent;
+3. a call whose chunk is over is not sent (`call.missed`);
+4. a call to a target that another call hit less than 3 s ago, for an overlapping span of
    time, is suppressed: the provider may create a duplicate task (`call.duplicate_suppressed`).
    Back-to-back chunks of one window do not overlap, so timer jitter between them (3 s chunks
    fired 2.998 s apart) never drops a chunk;
-4. otherwise it is claimed, sent, and retried on transient failures: attempts at least
-   `retry_spacing` (>= 3 s) apart, a bounded number of times, and never so late that the retry
-   would land inside the duplicate window of the chunk's end. `ret != 0` is never retried.
+5. otherwise it is claimed (durably), marked `sent` (durably) and sent; transient failures are
+   retried at least `retry_spacing` (>= 3 s) apart, a bounded number of times, never so late
+   that the retry would land inside the duplicate window of the chunk's end. `ret != 0` is
+   never retried.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 from scheduler.calls import Call
 from scheduler.config import CST, DUPLICATE_WINDOW, Config
 from scheduler.errors import PermanentError, TransientError
-from scheduler.ledger import Ledger, State
+from scheduler.ledger import Entry, Ledger, State
 from scheduler.logs import get_logger, register_secret
 from scheduler.providers import lvb
 from scheduler.transport import Transport
@@ -37,6 +43,10 @@ def wall_clock() -> datetime:
 
 def _ms(delta: timedelta) -> int:
     return round(delta.total_seconds() * 1000)
+
+
+def _cst(moment: datetime) -> str:
+    return moment.astimezone(CST).isoformat(timespec="milliseconds")
 
 
 def call_fields(call: Call) -> dict[str, Any]:
@@ -70,6 +80,7 @@ class Dispatcher:
         self.clock = clock
         self.monotonic = monotonic
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
+        self._in_flight: set[str] = set()
         for provider in config.providers.values():
             if provider.key is not None:
                 register_secret(provider.key.reveal())
@@ -91,20 +102,39 @@ class Dispatcher:
     async def fire(self, call: Call) -> State:
         """Send `call` at most once; return the state it ended in."""
         fields = call_fields(call)
+        if call.key in self._in_flight:
+            log.info("call.duplicate_suppressed", **fields, reason="already in flight")
+            return State.SENT
+        self._in_flight.add(call.key)
+        try:
+            return await self._fire(call, fields)
+        finally:
+            self._in_flight.discard(call.key)
+
+    async def _record(self, call: Call, entry: Entry | None, state: State, detail: str) -> bool:
+        """Claim (if new) and record a final state without sending; False if someone else has
+        the key."""
+        now = self.clock()
+        if entry is None and not await self.ledger.claim(call, now):
+            return False
+        await self.ledger.update(call.key, state, now, detail=detail)
+        return True
+
+    async def _fire(self, call: Call, fields: dict[str, Any]) -> State:
         entry = await self.ledger.get(call.key)
-        if entry is not None:
+        if entry is not None and entry.state == State.SENT:
+            return await self._after_crash(call, entry, fields)
+        if entry is not None and entry.state != State.CLAIMED:
             log.info("call.duplicate_suppressed", **fields, reason=f"already {entry.state}")
             return entry.state
         now = self.clock()
         if now >= call.deadline:
-            if await self.ledger.claim(call.key, now):
-                await self.ledger.update(call.key, State.MISSED, now, detail="chunk over")
+            if await self._record(call, entry, State.MISSED, "chunk over"):
                 log.error("call.missed", **fields, lateness_ms=_ms(now - call.at))
             return State.MISSED
         previous = self._reserve_target(call)
         if previous is not None:
-            if await self.ledger.claim(call.key, now):
-                await self.ledger.update(call.key, State.SUPPRESSED, now, detail=previous)
+            await self._record(call, entry, State.SUPPRESSED, previous)
             log.warning(
                 "call.duplicate_suppressed",
                 **fields,
@@ -112,20 +142,61 @@ class Dispatcher:
                 previous_call_key=previous,
             )
             return State.SUPPRESSED
-        if not await self.ledger.claim(call.key, now):
-            log.info("call.duplicate_suppressed", **fields, reason="claimed concurrently")
+        if entry is None and not await self.ledger.claim(call, now):
+            log.info("call.duplicate_suppressed", **fields, reason="claimed elsewhere")
             return State.CLAIMED
+        if entry is not None:
+            log.info("call.recovered", **fields, reason="claimed before a restart, never sent")
         if self.dry_run:
             await self.ledger.update(call.key, State.OK, now, detail="dry run")
             log.info("call.dry_run", **fields, params=dict(call.params))
             return State.OK
-        return await self._send(call, fields)
+        return await self._send(call, fields, attempt=0, uncertain=False)
 
-    async def _send(self, call: Call, fields: dict[str, Any]) -> State:
+    async def _after_crash(self, call: Call, entry: Entry, fields: dict[str, Any]) -> State:
+        provider = self.config.providers[call.provider]
+        sent_at = entry.sent_at or entry.updated_at or self.clock()
+        facts = {"attempt": entry.attempts, "sent_at": _cst(sent_at)}
+        if not provider.resend_after_crash or entry.attempts >= provider.max_attempts:
+            await self.ledger.update(
+                call.key,
+                State.UNCERTAIN,
+                self.clock(),
+                uncertain=True,
+                detail="sent before the daemon stopped; no answer was recorded",
+            )
+            log.error(
+                "call.uncertain",
+                **fields,
+                **facts,
+                resent=False,
+                message="sent before the daemon stopped and never answered: the task probably "
+                "exists. Not re-sent (resend_after_crash is false); check the console",
+            )
+            return State.UNCERTAIN
+        wait = (sent_at + DUPLICATE_WINDOW - self.clock()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)  # never inside the provider's duplicate window
+        if self.clock() + DUPLICATE_WINDOW >= call.deadline:
+            await self.ledger.update(call.key, State.UNCERTAIN, self.clock(), uncertain=True)
+            log.error("call.uncertain", **fields, **facts, resent=False, message="chunk ending")
+            return State.UNCERTAIN
+        log.warning(
+            "call.uncertain",
+            **fields,
+            **facts,
+            resent=True,
+            message="sent before the daemon stopped and never answered; re-sending "
+            "(resend_after_crash is true): a duplicate task may result",
+        )
+        return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
+
+    async def _send(
+        self, call: Call, fields: dict[str, Any], *, attempt: int, uncertain: bool
+    ) -> State:
         provider = self.config.providers[call.provider]
         assert provider.key is not None, "run() loads the config with secrets resolved"
         spacing = provider.retry_spacing.total_seconds()
-        attempt = 0
         while True:
             attempt += 1
             sent_at = self.clock()
@@ -133,10 +204,18 @@ class Dispatcher:
             self._last_hit[call.target] = (started, call)
             t = lvb.expiry(sent_at, provider.sign_ttl)
             url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
-            await self.ledger.update(call.key, State.SENT, sent_at, attempts=attempt)
+            # durably `sent` before the request exists: a crash from here on is uncertain
+            await self.ledger.update(
+                call.key,
+                State.SENT,
+                sent_at,
+                attempts=attempt,
+                sent_at=sent_at,
+                uncertain=uncertain,
+            )
             timing = {
                 "attempt": attempt,
-                "sent_at": sent_at.astimezone(CST).isoformat(timespec="milliseconds"),
+                "sent_at": _cst(sent_at),
                 "lateness_ms": _ms(sent_at - call.at),
             }
             log.info("call.sent", **fields, **timing)
@@ -159,6 +238,7 @@ class Dispatcher:
             except TransientError as exc:
                 latency = self._since(started)
                 if exc.outcome_unknown:
+                    uncertain = True
                     log.warning(
                         "call.uncertain",
                         **fields,
@@ -180,7 +260,9 @@ class Dispatcher:
                     )
                     await asyncio.sleep(spacing)
                     continue
-                await self.ledger.update(call.key, State.FAILED, self.clock(), detail=exc.message)
+                await self.ledger.update(
+                    call.key, State.FAILED, self.clock(), detail=exc.message, uncertain=uncertain
+                )
                 log.error(
                     "call.failed",
                     **fields,

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,6 +22,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from scheduler.calls import Call
 from scheduler.config import CST
+from scheduler.coverage import log_window_closed
 from scheduler.dispatch import Dispatcher
 from scheduler.logs import get_logger
 
@@ -38,6 +40,7 @@ class Engine:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._known: dict[str, datetime] = {}  # call key -> deadline, for every call taken on
+        self._windows: dict[str, datetime] = {}  # window id -> end, for window.closed
         self._inflight: set[asyncio.Task[object]] = set()
         self._heartbeat = heartbeat
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -51,10 +54,12 @@ class Engine:
         """Arm a timer for each call not seen before; fire at once those already due.
         Returns how many calls were newly taken on."""
         self._known = {key: end for key, end in self._known.items() if end > now}
+        self._windows = {key: end for key, end in self._windows.items() if end > now}
         added = 0
         for call in calls:
             if call.key in self._known or not self._accepting:
                 continue
+            self._arm_window_close(call)
             self._known[call.key] = call.deadline
             added += 1
             if call.at <= now:
@@ -70,11 +75,38 @@ class Engine:
                 )
         return added
 
+    def _arm_window_close(self, call: Call) -> None:
+        window = f"window:{call.recording}/{call.window_start.astimezone(CST).isoformat()}"
+        if window in self._windows:
+            return
+        self._windows[window] = call.window_end
+        self._scheduler.add_job(
+            self._close_window,
+            DateTrigger(run_date=call.window_end, timezone=CST),
+            args=[call.recording, call.window_start, call.window_end],
+            id=window,
+            name=window,
+            replace_existing=True,
+        )
+
+    async def _close_window(self, recording: str, start: datetime, end: datetime) -> None:
+        structlog.contextvars.clear_contextvars()
+        try:
+            log_window_closed(
+                recording, start, end, await self.dispatcher.ledger.window(recording, start)
+            )
+        except Exception:
+            log.exception("window.crashed", recording=recording)
+
+    def _call_jobs(self) -> list[Any]:
+        return [job for job in self._scheduler.get_jobs() if not job.id.startswith("window:")]
+
     def pending(self) -> int:
-        return len(self._scheduler.get_jobs())
+        """Calls armed and not yet due."""
+        return len(self._call_jobs())
 
     def next_at(self) -> datetime | None:
-        times = [job.next_run_time for job in self._scheduler.get_jobs() if job.next_run_time]
+        times = [job.next_run_time for job in self._call_jobs() if job.next_run_time]
         return min(times, default=None)
 
     async def _due(self, call: Call) -> None:

@@ -2,43 +2,80 @@
 
 The ledger is the only guard against duplicate recording tasks: the provider has no
 idempotency token and no way to ask whether a timed-out call created a task. A key can be
-claimed once; a second claim fails. This module holds the interface and an in-memory store;
-a durable store (SQLite/PostgreSQL) implements the same interface.
+claimed once; a second claim fails. This module holds the interface and the in-memory store
+(used by --dry-run and as the authoritative copy inside `DurableLedger`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from scheduler.calls import Call
+
 
 class State(StrEnum):
     CLAIMED = "claimed"  # reserved for sending; nothing on the wire yet
-    SENT = "sent"  # on the wire, answer not known yet
+    SENT = "sent"  # (possibly) on the wire, answer not known yet
     OK = "ok"
     FAILED = "failed"
     MISSED = "missed"  # its chunk was over before it could be sent
-    SUPPRESSED = "suppressed"  # another call hit the same target inside the duplicate window
+    SUPPRESSED = "suppressed"  # another call recorded the same span of the target < 3 s ago
+    UNCERTAIN = "uncertain"  # sent, never answered (crash mid-request): a task may exist
 
 
-FINAL = frozenset({State.OK, State.FAILED, State.MISSED, State.SUPPRESSED})
+FINAL = frozenset({State.OK, State.FAILED, State.MISSED, State.SUPPRESSED, State.UNCERTAIN})
+PROBLEMS = frozenset({State.FAILED, State.MISSED, State.UNCERTAIN})
 
 
 @dataclass(frozen=True)
 class Entry:
     key: str
+    recording: str
+    provider: str
+    action: str
+    target: str
+    chunk: int
+    chunks: int
+    window_start: datetime
+    window_end: datetime
+    span_start: datetime
+    span_end: datetime
+    scheduled_at: datetime
     state: State
     attempts: int = 0
     task_id: str = ""
     detail: str = ""
+    sent_at: datetime | None = None  # when the latest attempt went on the wire
+    uncertain: bool = False  # some attempt's outcome was unknown: a duplicate task may exist
     updated_at: datetime | None = None
+
+    @classmethod
+    def claimed(cls, call: Call, now: datetime) -> Entry:
+        return cls(
+            key=call.key,
+            recording=call.recording,
+            provider=call.provider,
+            action=call.action,
+            target=call.target,
+            chunk=call.chunk,
+            chunks=call.chunks,
+            window_start=call.window_start,
+            window_end=call.window_end,
+            span_start=call.start,
+            span_end=call.deadline,
+            scheduled_at=call.at,
+            state=State.CLAIMED,
+            updated_at=now,
+        )
 
 
 class Ledger(Protocol):
-    async def claim(self, key: str, now: datetime) -> bool:
-        """Reserve `key` for sending; False if it was ever claimed before."""
+    async def claim(self, call: Call, now: datetime) -> bool:
+        """Reserve `call.key` for sending; False if it was ever claimed before."""
 
     async def update(
         self,
@@ -49,21 +86,31 @@ class Ledger(Protocol):
         attempts: int | None = None,
         task_id: str = "",
         detail: str = "",
+        sent_at: datetime | None = None,
+        uncertain: bool = False,
     ) -> None: ...
 
     async def get(self, key: str) -> Entry | None: ...
+
+    async def window(self, recording: str, window_start: datetime) -> list[Entry]:
+        """Every entry of one recording window."""
+
+    async def close(self) -> None: ...
 
 
 class MemoryLedger:
     """Ledger kept in this process only (lost on restart)."""
 
-    def __init__(self) -> None:
-        self._entries: dict[str, Entry] = {}
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        self._entries: dict[str, Entry] = {e.key: e for e in entries}
 
-    async def claim(self, key: str, now: datetime) -> bool:
-        if key in self._entries:
+    async def claim(self, call: Call, now: datetime) -> bool:
+        return self.claim_now(call, now)
+
+    def claim_now(self, call: Call, now: datetime) -> bool:
+        if call.key in self._entries:
             return False
-        self._entries[key] = Entry(key, State.CLAIMED, updated_at=now)
+        self._entries[call.key] = Entry.claimed(call, now)
         return True
 
     async def update(
@@ -75,19 +122,65 @@ class MemoryLedger:
         attempts: int | None = None,
         task_id: str = "",
         detail: str = "",
+        sent_at: datetime | None = None,
+        uncertain: bool = False,
     ) -> None:
-        entry = self._entries.get(key) or Entry(key, state)
-        self._entries[key] = replace(
+        self.update_now(
+            key,
+            state,
+            now,
+            attempts=attempts,
+            task_id=task_id,
+            detail=detail,
+            sent_at=sent_at,
+            uncertain=uncertain,
+        )
+
+    def update_now(
+        self,
+        key: str,
+        state: State,
+        now: datetime,
+        *,
+        attempts: int | None = None,
+        task_id: str = "",
+        detail: str = "",
+        sent_at: datetime | None = None,
+        uncertain: bool = False,
+    ) -> Entry:
+        entry = self._entries[key]
+        entry = replace(
             entry,
             state=state,
             attempts=entry.attempts if attempts is None else attempts,
             task_id=task_id or entry.task_id,
-            detail=detail,
+            detail=detail or entry.detail,
+            sent_at=sent_at or entry.sent_at,
+            uncertain=entry.uncertain or uncertain,
             updated_at=now,
         )
+        self._entries[key] = entry
+        return entry
 
     async def get(self, key: str) -> Entry | None:
         return self._entries.get(key)
 
+    async def window(self, recording: str, window_start: datetime) -> list[Entry]:
+        return sorted(
+            (
+                e
+                for e in self._entries.values()
+                if e.recording == recording and e.window_start == window_start
+            ),
+            key=lambda e: e.chunk,
+        )
+
     def entries(self) -> list[Entry]:
         return list(self._entries.values())
+
+    def forget_before(self, moment: datetime) -> None:
+        """Drop entries whose span ended before `moment` (they can no longer be planned)."""
+        self._entries = {k: e for k, e in self._entries.items() if e.span_end >= moment}
+
+    async def close(self) -> None:
+        return None

@@ -66,6 +66,13 @@ def host_tz(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default ledger (and its lock) live under $XDG_STATE_HOME: keep it per test."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _json_logs_to_stdout() -> None:
     """Every test logs JSON lines to the (captured) stdout, as the daemon does."""
     logs.configure(json=True)

@@ -1,0 +1,282 @@
+"""The durable ledger's SQL side: schema, migrations and queries (SQLAlchemy 2 Core, async).
+
+SQLite (aiosqlite) is the embedded default; the same statements run on PostgreSQL. Times are
+stored as UNIX seconds (floats, UTC), which every engine compares the same way. Every write is
+an idempotent upsert of a whole row, so replaying writes after an outage is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    func,
+    select,
+)
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from scheduler.errors import RecschedError
+from scheduler.ledger import Entry, State
+
+SCHEMA_VERSION = 1
+#: How long SQLite waits for a lock before failing a write (a failing write never blocks
+#: firing for longer than this; later writes are queued while the store is unhealthy).
+BUSY_TIMEOUT_S = 0.5
+
+metadata = MetaData()
+calls = Table(
+    "calls",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("recording", String(200), nullable=False),
+    Column("provider", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(1024), nullable=False),
+    Column("chunk", Integer, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("span_start", Float, nullable=False),
+    Column("span_end", Float, nullable=False),
+    Column("scheduled_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("task_id", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("sent_at", Float),
+    Column("uncertain", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("calls_window", "recording", "window_start"),
+    Index("calls_updated", "updated_at"),
+    Index("calls_span_end", "span_end"),
+)
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+class StoreError(RecschedError):
+    """The ledger database could not be read or written."""
+
+
+def _migrate_to_1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+#: schema version -> step that brings version-1 up to it. Append, never edit.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_to_1}
+_TIMES = ("window_start", "window_end", "span_start", "span_end", "scheduled_at", "updated_at")
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _moment(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def to_row(entry: Entry) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        c.name: getattr(entry, c.name) for c in calls.columns if c.name not in _TIMES
+    }
+    row.update({name: _epoch(getattr(entry, name)) for name in _TIMES})
+    row["sent_at"] = _epoch(entry.sent_at)
+    row["state"] = str(entry.state)
+    return row
+
+
+def from_row(row: Any) -> Entry:
+    values = dict(row._mapping)
+    for name in (*_TIMES, "sent_at"):
+        values[name] = _moment(values[name])
+    values["state"] = State(values["state"])
+    return Entry(**values)
+
+
+def sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    @classmethod
+    async def open(cls, url: str, *, create: bool = True) -> Store:
+        """Open (and create or migrate) the ledger at `url`; StoreError if it cannot."""
+        if url.startswith("sqlite:///"):
+            path = sqlite_path(url)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            elif not path.exists():
+                raise StoreError(f"no ledger at {path} (has the daemon run with this config?)")
+            engine = create_async_engine(
+                f"sqlite+aiosqlite:///{path}",
+                pool_size=1,
+                max_overflow=0,
+                connect_args={"timeout": BUSY_TIMEOUT_S},
+            )
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def _pragmas(dbapi_connection: Any, _: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged claim survives a crash
+                cursor.close()
+        else:
+            engine = create_async_engine(url, pool_size=2, max_overflow=0)
+        store = cls(engine)
+        try:
+            await store._migrate()
+        except SQLAlchemyError as exc:
+            await engine.dispose()
+            raise StoreError(f"cannot open ledger: {_reason(exc)}") from None
+        return store
+
+    async def _migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(lambda c: meta.create(c, checkfirst=True))
+            found = (
+                await conn.execute(select(meta.c.value).where(meta.c.name == "schema"))
+            ).scalar()
+            version = int(found or 0)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"ledger schema v{version} was written by a newer recsched "
+                    f"(this one knows v{SCHEMA_VERSION}); upgrade recsched"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                await conn.run_sync(MIGRATIONS[target])
+            if version != SCHEMA_VERSION:
+                await self._set_meta(conn, "schema", str(SCHEMA_VERSION))
+
+    async def _set_meta(self, conn: Any, name: str, value: str) -> None:
+        stmt = self._insert(meta).values(name=name, value=value)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value})
+        )
+
+    async def insert_claim(self, entry: Entry) -> bool:
+        """INSERT the claim unless the key exists; True if this call inserted it."""
+        stmt = (
+            self._insert(calls)
+            .values(**to_row(entry))
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        async with self._begin() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount == 1)
+
+    async def write(self, entries: Sequence[Entry], meta_values: dict[str, str]) -> None:
+        """Upsert whole rows (and meta values) in one transaction."""
+        async with self._begin() as conn:
+            for entry in entries:
+                row = to_row(entry)
+                stmt = self._insert(calls).values(**row)
+                update = {k: v for k, v in row.items() if k != "key"}
+                await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=update))
+            for name, value in meta_values.items():
+                await self._set_meta(conn, name, value)
+
+    async def get(self, key: str) -> Entry | None:
+        rows = await self._select(select(calls).where(calls.c.key == key))
+        return rows[0] if rows else None
+
+    async def load(self, since: datetime) -> list[Entry]:
+        """Entries whose span ends at or after `since`, plus any still without an outcome."""
+        unfinished = calls.c.state.in_([str(State.CLAIMED), str(State.SENT)])
+        return await self._select(
+            select(calls).where((calls.c.span_end >= since.timestamp()) | unfinished)
+        )
+
+    async def window(self, recording: str, window_start: datetime) -> list[Entry]:
+        query = select(calls).where(
+            (calls.c.recording == recording) & (calls.c.window_start == window_start.timestamp())
+        )
+        return sorted(await self._select(query), key=lambda e: e.chunk)
+
+    async def recent(self, limit: int) -> list[Entry]:
+        return await self._select(select(calls).order_by(calls.c.updated_at.desc()).limit(limit))
+
+    async def active(self, now: datetime) -> list[Entry]:
+        t = now.timestamp()
+        query = select(calls).where(
+            (calls.c.state == str(State.OK)) & (calls.c.span_start <= t) & (calls.c.span_end > t)
+        )
+        return await self._select(query.order_by(calls.c.span_end))
+
+    async def get_meta(self, name: str) -> str | None:
+        async with self._begin() as conn:
+            value = (await conn.execute(select(meta.c.value).where(meta.c.name == name))).scalar()
+        return None if value is None else str(value)
+
+    async def prune(self, before: datetime) -> int:
+        """Delete rows last updated before `before`; return how many."""
+        async with self._begin() as conn:
+            result = await conn.execute(
+                sql_delete(calls).where(calls.c.updated_at < before.timestamp())
+            )
+        return int(result.rowcount)
+
+    async def count(self) -> int:
+        async with self._begin() as conn:
+            return int((await conn.execute(select(func.count()).select_from(calls))).scalar_one())
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def _select(self, query: Any) -> list[Entry]:
+        async with self._begin() as conn:
+            return [from_row(row) for row in (await conn.execute(query)).all()]
+
+    def _begin(self) -> Any:
+        return _Guard(self.engine)
+
+
+class _Guard:
+    """`engine.begin()` whose database errors surface as StoreError with a short reason."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._context = engine.begin()
+
+    async def __aenter__(self) -> Any:
+        try:
+            return await self._context.__aenter__()
+        except SQLAlchemyError as exc:
+            raise StoreError(_reason(exc)) from None
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        try:
+            await self._context.__aexit__(*exc_info)
+        except SQLAlchemyError as exc:
+            raise StoreError(_reason(exc)) from None
+        if exc_info[0] is not None and issubclass(exc_info[0], SQLAlchemyError):
+            raise StoreError(_reason(exc_info[1])) from None
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None)
+    return str(original or exc).splitlines()[0]

@@ -46,35 +46,30 @@ async def open_ledger(
     config: Config, *, dry_run: bool, clock: Callable[[], datetime]
 ) -> AsyncIterator[Ledger]:
     """The ledger for this run: memory for --dry-run (a preview must not mark calls as done),
-    else the durable ledger under the state-directory lock, reconciled with the plan."""
+    else the durable ledger, reconciled with what happened while the daemon was down."""
     if dry_run:
         yield MemoryLedger()
         return
-    lock = StateLock(sqlite_path(config.state.url).parent)
-    lock.acquire()  # AlreadyRunning propagates: the CLI reports it and exits 1
     try:
-        try:
-            durable = await DurableLedger.open(config.state.url, clock())
-        except StoreError as exc:
-            log.error(
-                "store.error",
-                url=config.state.url,
-                message=str(exc),
-                action="running without a durable ledger: calls sent before this start are "
-                "unknown and a restart will not remember this run",
-            )
-            yield MemoryLedger()
-            return
-        durable.start()
-        try:
-            await recover(config, durable, clock())
-            await durable.prune(clock(), config.state.retention)
-            yield durable
-        finally:
-            await durable.heartbeat(clock())
-            await durable.close()
+        durable = await DurableLedger.open(config.state.url, clock())
+    except StoreError as exc:
+        log.error(
+            "store.error",
+            url=config.state.url,
+            message=str(exc),
+            action="running without a durable ledger: calls sent before this start are "
+            "unknown and a restart will not remember this run",
+        )
+        yield MemoryLedger()
+        return
+    durable.start()
+    try:
+        await recover(config, durable, clock())
+        await durable.prune(clock(), config.state.retention)
+        yield durable
     finally:
-        lock.release()
+        await durable.heartbeat(clock())
+        await durable.close()
 
 
 async def run(
@@ -84,8 +79,21 @@ async def run(
     clock: Callable[[], datetime] = wall_clock,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Run until `stop` is set or SIGTERM/SIGINT arrives; return the exit status."""
-    stop = stop or asyncio.Event()
+    """Run until `stop` is set or SIGTERM/SIGINT arrives; return the exit status.
+    Raises AlreadyRunning when another daemon holds the state directory."""
+    lock = None if dry_run else StateLock(sqlite_path(config.state.url).parent)
+    if lock is not None:
+        lock.acquire()
+    try:
+        return await _run_locked(config, dry_run=dry_run, clock=clock, stop=stop or asyncio.Event())
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _run_locked(
+    config: Config, *, dry_run: bool, clock: Callable[[], datetime], stop: asyncio.Event
+) -> int:
     log.info(
         "daemon.started",
         version=__version__,

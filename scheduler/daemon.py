@@ -65,6 +65,7 @@ async def open_ledger(
     durable.start()
     try:
         await recover(config, durable, clock())
+        await durable.heartbeat(clock())  # from now on a crash is not mistaken for a first run
         await durable.prune(clock(), config.state.retention)
         yield durable
     finally:

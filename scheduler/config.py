@@ -81,6 +81,7 @@ class DaemonSettings:
     horizon: timedelta = timedelta(hours=48)  # how far ahead calls are scheduled
     replan_every: timedelta = timedelta(hours=1)  # how often the rolling horizon is extended
     shutdown_timeout: timedelta = timedelta(seconds=30)  # bound on draining in-flight calls
+    watch: bool = False  # reload when the file changes (as well as on SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -256,10 +257,11 @@ def _daemon(r: Reader, top: dict[str, object]) -> DaemonSettings:
         horizon=r.duration(m, p, "horizon", default=timedelta(hours=48)),
         replan_every=r.duration(m, p, "replan_every", default=timedelta(hours=1)),
         shutdown_timeout=r.duration(m, p, "shutdown_timeout", default=timedelta(seconds=30)),
+        watch=r.boolean(m, p, "watch", default=False),
     )
     if settings.replan_every >= settings.horizon:
         r.error((*p, "replan_every"), "must be shorter than daemon.horizon")
-    r.finish(m, p, "horizon replan_every shutdown_timeout")
+    r.finish(m, p, "horizon replan_every shutdown_timeout watch")
     return settings
 
 

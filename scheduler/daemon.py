@@ -26,6 +26,7 @@ from scheduler.lock import StateLock
 from scheduler.logs import get_logger
 from scheduler.planner import plan
 from scheduler.recovery import recover
+from scheduler.reload import Reloader
 from scheduler.store import StoreError, sqlite_path
 from scheduler.transport import Transport
 
@@ -85,15 +86,29 @@ async def run(
     lock = None if dry_run else StateLock(sqlite_path(config.state.url).parent)
     if lock is not None:
         lock.acquire()
+    # SIGHUP during start-up would kill the process (Python's default); remember it instead.
+    early_reload: list[bool] = []
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, early_reload.append, True)
     try:
-        return await _run_locked(config, dry_run=dry_run, clock=clock, stop=stop or asyncio.Event())
+        return await _run_locked(
+            config,
+            dry_run=dry_run,
+            clock=clock,
+            stop=stop or asyncio.Event(),
+            early_reload=early_reload,
+        )
     finally:
         if lock is not None:
             lock.release()
 
 
 async def _run_locked(
-    config: Config, *, dry_run: bool, clock: Callable[[], datetime], stop: asyncio.Event
+    config: Config,
+    *,
+    dry_run: bool,
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    early_reload: list[bool],
 ) -> int:
     log.info(
         "daemon.started",
@@ -108,7 +123,9 @@ async def _run_locked(
     for warning in config.warnings:
         log.warning("config.warning", message=warning)
     async with open_ledger(config, dry_run=dry_run, clock=clock) as ledger:
-        return await _serve(config, ledger, dry_run=dry_run, clock=clock, stop=stop)
+        return await _serve(
+            config, ledger, dry_run=dry_run, clock=clock, stop=stop, early_reload=early_reload
+        )
 
 
 async def _serve(
@@ -118,9 +135,11 @@ async def _serve(
     dry_run: bool,
     clock: Callable[[], datetime],
     stop: asyncio.Event,
+    early_reload: list[bool],
 ) -> int:
     transport = Transport()
-    engine = Engine(Dispatcher(config, transport, ledger, dry_run=dry_run, clock=clock))
+    dispatcher = Dispatcher(config, transport, ledger, dry_run=dry_run, clock=clock)
+    engine = Engine(dispatcher)
     engine.start()
     now = clock()
     added = engine.schedule(plan(config, now), now)
@@ -130,6 +149,7 @@ async def _serve(
         horizon_h=config.daemon.horizon.total_seconds() / 3600,
         **_summary(engine),
     )
+    reloader = Reloader(config, engine, dispatcher, clock=clock)
     signals: list[str] = []
     loop = asyncio.get_running_loop()
 
@@ -143,16 +163,18 @@ async def _serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    loop.add_signal_handler(signal.SIGHUP, reloader.request)
+    if early_reload:
+        reloader.request()  # a SIGHUP came while starting: the file may have changed since
 
     async def replan() -> None:
         while True:
-            await asyncio.sleep(config.daemon.replan_every.total_seconds())
+            await asyncio.sleep(reloader.config.daemon.replan_every.total_seconds())
             now = clock()
-            log.info(
-                "plan.extended", calls=engine.schedule(plan(config, now), now), **_summary(engine)
-            )
+            added = engine.schedule(plan(reloader.config, now), now)
+            log.info("plan.extended", calls=added, **_summary(engine))
             if isinstance(ledger, DurableLedger):
-                await ledger.prune(now, config.state.retention)
+                await ledger.prune(now, reloader.config.state.retention)
 
     async def heartbeat() -> None:
         while isinstance(ledger, DurableLedger):
@@ -163,15 +185,17 @@ async def _serve(
         asyncio.create_task(replan(), name="recsched-replan"),
         asyncio.create_task(heartbeat(), name="recsched-heartbeat"),
     ]
+    if config.daemon.watch:
+        background.append(asyncio.create_task(reloader.watch(), name="recsched-watch"))
     try:
         await stop.wait()
     finally:
         log.info("daemon.stopping", signal=signals[0] if signals else None, **_summary(engine))
         for task in background:
             task.cancel()
-        abandoned = await engine.stop(config.daemon.shutdown_timeout.total_seconds())
+        abandoned = await engine.stop(reloader.config.daemon.shutdown_timeout.total_seconds())
         await transport.close()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("daemon.stopped", abandoned=abandoned)
     return 0

@@ -73,7 +73,6 @@ class Dispatcher:
         clock: Callable[[], datetime] = wall_clock,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.config = config
         self.transport = transport
         self.ledger = ledger
         self.dry_run = dry_run
@@ -81,6 +80,11 @@ class Dispatcher:
         self.monotonic = monotonic
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         self._in_flight: set[str] = set()
+        self.use(config)
+
+    def use(self, config: Config) -> None:
+        """Send later calls with `config`'s providers (a reload); calls in flight keep theirs."""
+        self.config = config
         for provider in config.providers.values():
             if provider.key is not None:
                 register_secret(provider.key.reveal())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,22 @@ log = get_logger("recsched.engine")
 HEARTBEAT_SECONDS = 15.0
 
 
+@dataclass(frozen=True)
+class Diff:
+    """What a reload changed: counts of calls, and fired calls still recording that the new
+    config no longer plans (their tasks run to their end: a reload never cuts a recording)."""
+
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+    kept_live: list[Call]
+
+
+def _window_id(call: Call) -> str:
+    return f"window:{call.recording}/{call.window_start.astimezone(CST).isoformat()}"
+
+
 class Engine:
     def __init__(self, dispatcher: Dispatcher, *, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.dispatcher = dispatcher
@@ -40,6 +57,8 @@ class Engine:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._known: dict[str, datetime] = {}  # call key -> deadline, for every call taken on
+        self._armed: dict[str, Call] = {}  # calls whose timer has not fired yet
+        self._fired: dict[str, Call] = {}  # calls handed to the dispatcher (until window end)
         self._windows: dict[str, datetime] = {}  # window id -> end, for window.closed
         self._inflight: set[asyncio.Task[object]] = set()
         self._heartbeat = heartbeat
@@ -54,6 +73,7 @@ class Engine:
         """Arm a timer for each call not seen before; fire at once those already due.
         Returns how many calls were newly taken on."""
         self._known = {key: end for key, end in self._known.items() if end > now}
+        self._fired = {key: c for key, c in self._fired.items() if c.window_end > now}
         self._windows = {key: end for key, end in self._windows.items() if end > now}
         added = 0
         for call in calls:
@@ -65,6 +85,7 @@ class Engine:
             if call.at <= now:
                 self._spawn(call)
             else:
+                self._armed[call.key] = call
                 self._scheduler.add_job(
                     self._due,
                     DateTrigger(run_date=call.at, timezone=CST),
@@ -75,8 +96,36 @@ class Engine:
                 )
         return added
 
+    def apply(self, calls: list[Call], now: datetime) -> Diff:
+        """Make the armed timers match a new full plan (a config reload).
+
+        Unchanged calls keep their timers; armed calls no longer planned are cancelled; an armed
+        call whose details changed under the same key is re-armed; calls already fired are
+        left alone (the ledger would refuse to send them again anyway)."""
+        wanted = {call.key: call for call in calls}
+        removed = changed = 0
+        for key, armed in list(self._armed.items()):
+            if wanted.get(key) == armed:
+                continue
+            self._scheduler.remove_job(key)
+            del self._armed[key], self._known[key]
+            if key in wanted:
+                changed += 1
+            else:
+                removed += 1
+        unchanged = sum(key in self._known for key in wanted)
+        keep = {_window_id(c) for c in calls} | {_window_id(c) for c in self._fired.values()}
+        for window in [w for w in self._windows if w not in keep]:
+            self._scheduler.remove_job(window)
+            del self._windows[window]
+        added = self.schedule(calls, now) - changed
+        live = [
+            c for c in self._fired.values() if c.key not in wanted and c.start <= now < c.deadline
+        ]
+        return Diff(added, removed, changed, unchanged, live)
+
     def _arm_window_close(self, call: Call) -> None:
-        window = f"window:{call.recording}/{call.window_start.astimezone(CST).isoformat()}"
+        window = _window_id(call)
         if window in self._windows:
             return
         self._windows[window] = call.window_end
@@ -110,11 +159,13 @@ class Engine:
         return min(times, default=None)
 
     async def _due(self, call: Call) -> None:
+        self._armed.pop(call.key, None)
         self._spawn(call)
 
     def _spawn(self, call: Call) -> None:
         if not self._accepting:
             return
+        self._fired[call.key] = call
         task: asyncio.Task[object] = asyncio.create_task(self._fire(call), name=call.key)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)

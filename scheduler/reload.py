@@ -1,0 +1,133 @@
+"""Hot reload: SIGHUP (or a watched file change) re-reads the YAML and applies only the diff.
+
+Invalid file: `config.rejected` with every problem (file:line:col: key path: message), and the
+running schedule is untouched. Valid file: plan it, diff by idempotency key against the armed
+timers (engine.apply, one synchronous step so no timer fires half-way), swap the config, log
+`config.reloaded` with the counts. A recording that is live and removed or changed keeps its
+running task until that task's end (`recording.kept_running`). Signals that arrive during a
+reload are coalesced into one more reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+from scheduler.config import CST, Config, load_config
+from scheduler.dispatch import Dispatcher
+from scheduler.engine import Engine
+from scheduler.errors import ConfigError
+from scheduler.logs import get_logger
+from scheduler.planner import plan
+
+log = get_logger("recsched.config")
+#: `daemon.watch: true`: how often the file is checked; a change is applied once the file has
+#: stayed the same for one more interval (editors write in several steps).
+WATCH_SECONDS = 1.0
+
+
+class Reloader:
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        dispatcher: Dispatcher,
+        *,
+        clock: Callable[[], datetime],
+        on_result: Callable[[bool, Config], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.on_result = on_result
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def request(self) -> None:
+        """Ask for a reload (signal handler); coalesced while one is running."""
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.create_task(self._run(), name="recsched-reload")
+
+    async def _run(self) -> None:
+        while True:
+            self._again = False
+            self.reload_once()
+            if not self._again:
+                return
+            await asyncio.sleep(0)
+
+    def reload_once(self) -> bool:
+        old = self.config
+        try:
+            new = load_config(old.file)
+        except ConfigError as exc:
+            log.error(
+                "config.rejected",
+                file=old.file,
+                problems=[str(p) for p in exc.problems],
+                kept_config_hash=old.config_hash[:12],
+                message="the running schedule is unchanged",
+            )
+            self._report(False, old)
+            return False
+        for warning in new.warnings:
+            log.warning("config.warning", message=warning)
+        if new.state != old.state:
+            log.warning("config.restart_needed", key="state", message="takes effect on restart")
+        now = self.clock()
+        diff = self.engine.apply(plan(new, now), now)
+        self.dispatcher.use(new)
+        self.config = new
+        log.info(
+            "config.reloaded",
+            file=new.file,
+            config_hash=new.config_hash[:12],
+            previous_hash=old.config_hash[:12],
+            added=diff.added,
+            removed=diff.removed,
+            changed=diff.changed,
+            unchanged=diff.unchanged,
+        )
+        for call in diff.kept_live:
+            log.warning(
+                "recording.kept_running",
+                recording=call.recording,
+                channel_id=call.param("Param.s.channel_id"),
+                chunk=f"{call.chunk}/{call.chunks}",
+                until=call.deadline.astimezone(CST).isoformat(),
+                message="removed or changed by the reload; its running task is not cut short",
+            )
+        self._report(True, new)
+        return True
+
+    def _report(self, ok: bool, config: Config) -> None:
+        if self.on_result is not None:
+            self.on_result(ok, config)
+
+    async def watch(self) -> None:
+        """Reload when the file changes and then stays unchanged for WATCH_SECONDS."""
+        seen = _signature(self.config.file)
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            current = _signature(self.config.file)
+            if current == seen:
+                continue
+            await asyncio.sleep(WATCH_SECONDS)
+            if _signature(self.config.file) != current:
+                continue  # still being written; look again next round
+            seen = current
+            log.info("config.changed", file=self.config.file)
+            self.request()
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)

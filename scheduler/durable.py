@@ -60,6 +60,9 @@ class DurableLedger:
             return True
         try:
             async with self._lock:
+                if not self._healthy:  # it failed while we waited: do not wait on the disk too
+                    self._pending[call.key] = entry
+                    return True
                 inserted = await self.store.insert_claim(entry)
         except StoreError as exc:
             self._failed(exc)
@@ -102,12 +105,12 @@ class DurableLedger:
             sent_at=sent_at,
             uncertain=uncertain,
         )
-        await self.flush()
+        await self.flush(force=False)
 
     async def heartbeat(self, now: datetime) -> None:
         """Record that the daemon was alive at `now` (recovery looks back to here)."""
         self._meta["last_seen"] = str(now.timestamp())
-        await self.flush()
+        await self.flush(force=False)
 
     async def last_seen(self) -> datetime | None:
         try:
@@ -134,11 +137,18 @@ class DurableLedger:
         if removed:
             log.info("store.pruned", rows=removed, older_than_days=retention.days)
 
-    async def flush(self) -> bool:
-        """Write queued rows now; False (and the rows stay queued) if the store fails."""
+    async def flush(self, *, force: bool = True) -> bool:
+        """Write queued rows now; False (and the rows stay queued) if the store fails.
+
+        While the store is unhealthy only the retrier (and close) touch the disk: firing never
+        waits on a failing store more than once per outage."""
         if not self._pending and not self._meta:
             return True
+        if not self._healthy and not force:
+            return False
         async with self._lock:
+            if not self._healthy and not force:
+                return False
             rows, values = dict(self._pending), dict(self._meta)
             try:
                 await self.store.write(list(rows.values()), values)

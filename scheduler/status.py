@@ -47,7 +47,8 @@ async def collect(config: Config, now: datetime, last: int) -> dict[str, Any]:
         pid = holder_pid(sqlite_path(config.state.url).parent / LOCK_NAME)
         seen = await store.get_meta("last_seen")
         active = await store.active(now)
-        recent = await store.recent(last)
+        problems = await store.recent(last, states=PROBLEMS)  # however old, up to `last`
+        recent = list({e.key: e for e in [*problems, *await store.recent(last)]}.values())
         upcoming: list[Call] = []
         for call in plan(config, now, timedelta(hours=48)):
             if len(upcoming) == NEXT_CALLS:

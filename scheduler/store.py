@@ -7,7 +7,7 @@ an idempotent upsert of a whole row, so replaying writes after an outage is harm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,9 @@ class Store:
         except SQLAlchemyError as exc:
             await engine.dispose()
             raise StoreError(f"cannot open ledger: {_reason(exc)}") from None
+        except StoreError:
+            await engine.dispose()
+            raise
         return store
 
     async def _migrate(self) -> None:
@@ -217,8 +220,11 @@ class Store:
         )
         return sorted(await self._select(query), key=lambda e: e.chunk)
 
-    async def recent(self, limit: int) -> list[Entry]:
-        return await self._select(select(calls).order_by(calls.c.updated_at.desc()).limit(limit))
+    async def recent(self, limit: int, states: Iterable[State] | None = None) -> list[Entry]:
+        query = select(calls)
+        if states is not None:
+            query = query.where(calls.c.state.in_([str(s) for s in states]))
+        return await self._select(query.order_by(calls.c.updated_at.desc()).limit(limit))
 
     async def active(self, now: datetime) -> list[Entry]:
         t = now.timestamp()

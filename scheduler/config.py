@@ -85,6 +85,11 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    listen: str | None = None  # "HOST:PORT" for /healthz and /metrics; None = no HTTP server
+
+
+@dataclass(frozen=True)
 class StateSettings:
     url: str  # sqlite:///PATH (default under $STATE_DIRECTORY or the XDG state dir)
     retention: timedelta = timedelta(days=30)  # ledger rows older than this are pruned
@@ -109,6 +114,7 @@ class Config:
     recordings: tuple[Recording, ...]
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     state: StateSettings = field(default_factory=lambda: StateSettings(url="sqlite://"))
+    http: HttpSettings = field(default_factory=HttpSettings)
     warnings: tuple[str, ...] = ()
 
 
@@ -160,7 +166,8 @@ def parse_config(
     recordings = _recordings(r, top, timezone, providers)
     daemon = _daemon(r, top)
     state = _state(r, top, env)
-    r.finish(top, (), "timezone providers recordings daemon state")
+    http = _http(r, top)
+    r.finish(top, (), "timezone providers recordings daemon state http")
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -171,6 +178,7 @@ def parse_config(
         recordings=tuple(recordings),
         daemon=daemon,
         state=state,
+        http=http,
         warnings=tuple(r.warnings),
     )
 
@@ -276,6 +284,21 @@ def _state(r: Reader, top: dict[str, object], env: Mapping[str, str]) -> StateSe
     )
     r.finish(m, p, "url retention")
     return settings
+
+
+def _http(r: Reader, top: dict[str, object]) -> HttpSettings:
+    p: tuple[str | int, ...] = ("http",)
+    m = r.mapping(p, top.get("http", {}))
+    listen = r.text(m, p, "listen")
+    if listen is not None:
+        from scheduler.http_api import parse_listen  # http_api imports logs, which imports us
+
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            r.error((*p, "listen"), str(exc))
+    r.finish(m, p, "listen")
+    return HttpSettings(listen=listen)
 
 
 def _recordings(

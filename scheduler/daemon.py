@@ -17,29 +17,17 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from scheduler import __version__
-from scheduler.config import CST, Config
-from scheduler.dispatch import Dispatcher, wall_clock
+from scheduler.config import Config
+from scheduler.dispatch import wall_clock
 from scheduler.durable import DurableLedger
-from scheduler.engine import Engine
 from scheduler.ledger import Ledger, MemoryLedger
 from scheduler.lock import StateLock
 from scheduler.logs import get_logger
-from scheduler.planner import plan
 from scheduler.recovery import recover
-from scheduler.reload import Reloader
+from scheduler.service import Service
 from scheduler.store import StoreError, sqlite_path
-from scheduler.transport import Transport
 
 log = get_logger("recsched.daemon")
-HEARTBEAT_SECONDS = 15.0
-
-
-def _summary(engine: Engine) -> dict[str, object]:
-    next_at = engine.next_at()
-    return {
-        "pending": engine.pending(),
-        "next_call_at": next_at.astimezone(CST).isoformat() if next_at else None,
-    }
 
 
 @contextlib.asynccontextmanager
@@ -137,19 +125,8 @@ async def _serve(
     stop: asyncio.Event,
     early_reload: list[bool],
 ) -> int:
-    transport = Transport()
-    dispatcher = Dispatcher(config, transport, ledger, dry_run=dry_run, clock=clock)
-    engine = Engine(dispatcher)
-    engine.start()
-    now = clock()
-    added = engine.schedule(plan(config, now), now)
-    log.info(
-        "plan.loaded",
-        calls=added,
-        horizon_h=config.daemon.horizon.total_seconds() / 3600,
-        **_summary(engine),
-    )
-    reloader = Reloader(config, engine, dispatcher, clock=clock)
+    service = Service(config, ledger, dry_run=dry_run, clock=clock)
+    await service.start()
     signals: list[str] = []
     loop = asyncio.get_running_loop()
 
@@ -159,42 +136,17 @@ async def _serve(
             stop.set()
         else:
             log.warning("daemon.forced", signal=sig.name)
-            engine.abort()
+            service.engine.abort()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    loop.add_signal_handler(signal.SIGHUP, reloader.request)
+    loop.add_signal_handler(signal.SIGHUP, service.reloader.request)
     if early_reload:
-        reloader.request()  # a SIGHUP came while starting: the file may have changed since
-
-    async def replan() -> None:
-        while True:
-            await asyncio.sleep(reloader.config.daemon.replan_every.total_seconds())
-            now = clock()
-            added = engine.schedule(plan(reloader.config, now), now)
-            log.info("plan.extended", calls=added, **_summary(engine))
-            if isinstance(ledger, DurableLedger):
-                await ledger.prune(now, reloader.config.state.retention)
-
-    async def heartbeat() -> None:
-        while isinstance(ledger, DurableLedger):
-            await ledger.heartbeat(clock())
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-
-    background = [
-        asyncio.create_task(replan(), name="recsched-replan"),
-        asyncio.create_task(heartbeat(), name="recsched-heartbeat"),
-    ]
-    if config.daemon.watch:
-        background.append(asyncio.create_task(reloader.watch(), name="recsched-watch"))
+        service.reloader.request()  # a SIGHUP came while starting: the file may have changed
     try:
         await stop.wait()
     finally:
-        log.info("daemon.stopping", signal=signals[0] if signals else None, **_summary(engine))
-        for task in background:
-            task.cancel()
-        abandoned = await engine.stop(reloader.config.daemon.shutdown_timeout.total_seconds())
-        await transport.close()
+        abandoned = await service.stop(signals[0] if signals else None)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("daemon.stopped", abandoned=abandoned)

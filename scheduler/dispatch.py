@@ -27,14 +27,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scheduler.calls import Call
+from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant
 from scheduler.config import CST, DUPLICATE_WINDOW, Config
 from scheduler.errors import PermanentError, TransientError
 from scheduler.ledger import Entry, Ledger, State
 from scheduler.logs import get_logger, register_secret
+from scheduler.metrics import Metrics
 from scheduler.providers import lvb
 from scheduler.transport import Transport
 
 log = get_logger("recsched.call")
+#: `sent_at` is recorded just before the durable `sent` write, and the request leaves when that
+#: write returns (at most the store's busy timeout later, or at once while the store is down and
+#: writes are queued). A re-send after a crash waits this much beyond the duplicate window.
+SENT_AT_MARGIN = timedelta(seconds=1)
 
 
 def wall_clock() -> datetime:
@@ -72,7 +78,9 @@ class Dispatcher:
         dry_run: bool = False,
         clock: Callable[[], datetime] = wall_clock,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.transport = transport
         self.ledger = ledger
         self.dry_run = dry_run
@@ -103,11 +111,33 @@ class Dispatcher:
         self._last_hit[call.target] = (now, call)
         return None
 
+    def _outcome(self, call: Call, state: State) -> State:
+        self.metrics.call_outcome(call.provider, call.action, state)
+        return state
+
+    def _not_again(self, call: Call, fields: dict[str, Any], reason: str) -> None:
+        self.metrics.duplicate_suppressed(call.provider)
+        log.info("call.duplicate_suppressed", **fields, reason=reason)
+
+    def _check_clock(self, call: Call, date_header: str | None) -> None:
+        skew = provider_skew(date_header, self.clock())
+        if skew is None:
+            return
+        self.metrics.clock_skew(call.provider, skew)
+        if skew_is_significant(skew):
+            log.warning(
+                "clock.skew",
+                provider=call.provider,
+                skew_s=round(skew, 1),
+                message=f"the provider's clock differs from ours by more than "
+                f"{SKEW_WARN_SECONDS:g}s: check NTP (t expiry and CST times depend on it)",
+            )
+
     async def fire(self, call: Call) -> State:
         """Send `call` at most once; return the state it ended in."""
         fields = call_fields(call)
         if call.key in self._in_flight:
-            log.info("call.duplicate_suppressed", **fields, reason="already in flight")
+            self._not_again(call, fields, "already in flight")
             return State.SENT
         self._in_flight.add(call.key)
         try:
@@ -129,16 +159,19 @@ class Dispatcher:
         if entry is not None and entry.state == State.SENT:
             return await self._after_crash(call, entry, fields)
         if entry is not None and entry.state != State.CLAIMED:
-            log.info("call.duplicate_suppressed", **fields, reason=f"already {entry.state}")
+            self._not_again(call, fields, f"already {entry.state}")
             return entry.state
         now = self.clock()
         if now >= call.deadline:
             if await self._record(call, entry, State.MISSED, "chunk over"):
                 log.error("call.missed", **fields, lateness_ms=_ms(now - call.at))
+                self._outcome(call, State.MISSED)
             return State.MISSED
         previous = self._reserve_target(call)
         if previous is not None:
             await self._record(call, entry, State.SUPPRESSED, previous)
+            self.metrics.duplicate_suppressed(call.provider)
+            self._outcome(call, State.SUPPRESSED)
             log.warning(
                 "call.duplicate_suppressed",
                 **fields,
@@ -147,7 +180,7 @@ class Dispatcher:
             )
             return State.SUPPRESSED
         if entry is None and not await self.ledger.claim(call, now):
-            log.info("call.duplicate_suppressed", **fields, reason="claimed elsewhere")
+            self._not_again(call, fields, "claimed elsewhere")
             return State.CLAIMED
         if entry is not None:
             log.info("call.recovered", **fields, reason="claimed before a restart, never sent")
@@ -177,14 +210,14 @@ class Dispatcher:
                 message="sent before the daemon stopped and never answered: the task probably "
                 "exists. Not re-sent (resend_after_crash is false); check the console",
             )
-            return State.UNCERTAIN
-        wait = (sent_at + DUPLICATE_WINDOW - self.clock()).total_seconds()
+            return self._outcome(call, State.UNCERTAIN)
+        wait = (sent_at + DUPLICATE_WINDOW + SENT_AT_MARGIN - self.clock()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)  # never inside the provider's duplicate window
         if self.clock() + DUPLICATE_WINDOW >= call.deadline:
             await self.ledger.update(call.key, State.UNCERTAIN, self.clock(), uncertain=True)
             log.error("call.uncertain", **fields, **facts, resent=False, message="chunk ending")
-            return State.UNCERTAIN
+            return self._outcome(call, State.UNCERTAIN)
         log.warning(
             "call.uncertain",
             **fields,
@@ -223,8 +256,11 @@ class Dispatcher:
                 "lateness_ms": _ms(sent_at - call.at),
             }
             log.info("call.sent", **fields, **timing)
+            if attempt == 1:
+                self.metrics.call_lateness(call.provider, (sent_at - call.at).total_seconds())
             try:
                 response = await self.transport.get(url, timeout=provider.timeout.total_seconds())
+                self._check_clock(call, response.date)
                 task_id = lvb.parse_response(response.status, response.body)
             except PermanentError as exc:
                 await self.ledger.update(call.key, State.FAILED, self.clock(), detail=exc.message)
@@ -238,7 +274,7 @@ class Dispatcher:
                     status=exc.status,
                     message=exc.message,
                 )
-                return State.FAILED
+                return self._outcome(call, State.FAILED)
             except TransientError as exc:
                 latency = self._since(started)
                 if exc.outcome_unknown:
@@ -262,6 +298,7 @@ class Dispatcher:
                         message=exc.message,
                         retry_in_s=spacing,
                     )
+                    self.metrics.retry(call.provider)
                     await asyncio.sleep(spacing)
                     continue
                 await self.ledger.update(
@@ -279,7 +316,7 @@ class Dispatcher:
                     if attempt >= provider.max_attempts
                     else "chunk ending",
                 )
-                return State.FAILED
+                return self._outcome(call, State.FAILED)
             await self.ledger.update(call.key, State.OK, self.clock(), task_id=task_id)
             log.info(
                 "call.ok",
@@ -289,7 +326,7 @@ class Dispatcher:
                 ret=0,
                 task_id=task_id,
             )
-            return State.OK
+            return self._outcome(call, State.OK)
 
     def _since(self, started: float) -> int:
         return round((self.monotonic() - started) * 1000)

@@ -147,6 +147,13 @@ class Engine:
         except Exception:
             log.exception("window.crashed", recording=recording)
 
+    def active(self, now: datetime) -> int:
+        """Calls fired by this process whose span is being recorded now."""
+        return sum(c.start <= now < c.deadline for c in self._fired.values())
+
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
     def _call_jobs(self) -> list[Any]:
         return [job for job in self._scheduler.get_jobs() if not job.id.startswith("window:")]
 

@@ -71,9 +71,16 @@ def format_listen(host: str, port: int) -> str:
 
 
 class HttpApi:
-    def __init__(self, metrics: Metrics, health: Callable[[], tuple[bool, str]]) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        health: Callable[[], tuple[bool, str]],
+        refresh: Callable[[], None] | None = None,
+    ) -> None:
+        """`refresh` is called before each /metrics answer, to update gauges."""
         self.metrics = metrics
         self.health = health
+        self.refresh = refresh
         self.app = web.Application()
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -127,6 +134,8 @@ class HttpApi:
         )
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self.refresh is not None:
+            self.refresh()
         return web.Response(
             body=self.metrics.render(),
             headers={"Content-Type": METRICS_CONTENT_TYPE, "Cache-Control": "no-store"},

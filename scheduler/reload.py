@@ -36,12 +36,14 @@ class Reloader:
         dispatcher: Dispatcher,
         *,
         clock: Callable[[], datetime],
+        on_start: Callable[[], None] | None = None,
         on_result: Callable[[bool, Config], None] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
         self.dispatcher = dispatcher
         self.clock = clock
+        self.on_start = on_start
         self.on_result = on_result
         self._task: asyncio.Task[None] | None = None
         self._again = False
@@ -62,6 +64,8 @@ class Reloader:
             await asyncio.sleep(0)
 
     def reload_once(self) -> bool:
+        if self.on_start is not None:
+            self.on_start()
         old = self.config
         try:
             new = load_config(old.file)

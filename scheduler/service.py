@@ -1,0 +1,158 @@
+"""The running daemon's parts, wired together: timers, dispatcher, reload, systemd, HTTP.
+
+`Service.start()` arms the first plan and tells systemd READY=1 (with a one-line STATUS);
+background tasks extend the plan, record the heartbeat, ping the systemd watchdog from the
+event loop (a blocked loop stops the pings and systemd restarts the unit), refresh STATUS and,
+if configured, watch the file. A reload is framed by RELOADING=1 … READY=1 whether the file is
+applied or rejected. `stop()` says STOPPING=1 and drains in-flight calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from scheduler.config import CST, Config
+from scheduler.dispatch import Dispatcher
+from scheduler.durable import DurableLedger
+from scheduler.engine import Engine
+from scheduler.http_api import HttpApi
+from scheduler.ledger import Ledger
+from scheduler.logs import get_logger
+from scheduler.metrics import Metrics
+from scheduler.notify import Notifier
+from scheduler.planner import plan
+from scheduler.reload import Reloader
+from scheduler.transport import Transport
+
+log = get_logger("recsched.daemon")
+HEARTBEAT_SECONDS = 15.0
+
+
+class Service:
+    def __init__(
+        self, config: Config, ledger: Ledger, *, dry_run: bool, clock: Callable[[], datetime]
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.metrics = Metrics()
+        self.notifier = Notifier()
+        self.transport = Transport()
+        self.dispatcher = Dispatcher(
+            config, self.transport, ledger, dry_run=dry_run, clock=clock, metrics=self.metrics
+        )
+        self.engine = Engine(self.dispatcher)
+        self.reloader = Reloader(
+            config,
+            self.engine,
+            self.dispatcher,
+            clock=clock,
+            on_start=self.notifier.reloading,
+            on_result=self._reloaded,
+        )
+        self.http: HttpApi | None = None
+        self.ready = False
+        self.stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def config(self) -> Config:
+        return self.reloader.config
+
+    async def start(self) -> None:
+        self.engine.start()
+        now = self.clock()
+        added = self.engine.schedule(plan(self.config, now), now)
+        if self.config.http.listen:
+            self.http = HttpApi(self.metrics, self.health, refresh=self.refresh)
+            bound = await self.http.start(self.config.http.listen)
+            log.info("http.listening", listen=bound, paths=["/healthz", "/metrics"])
+        self.ready = True
+        self.refresh()
+        log.info(
+            "plan.loaded",
+            calls=added,
+            horizon_h=self.config.daemon.horizon.total_seconds() / 3600,
+            **self.summary(),
+        )
+        self.notifier.ready(self.status_line())
+        self._spawn(self._replan(), self._heartbeat(), self.notifier.watchdog())
+        if self.config.daemon.watch:
+            self._spawn(self.reloader.watch())
+
+    def _spawn(self, *coroutines: Coroutine[Any, Any, None]) -> None:
+        for coroutine in coroutines:
+            self._tasks.append(asyncio.create_task(coroutine))
+
+    def summary(self) -> dict[str, object]:
+        next_at = self.engine.next_at()
+        return {
+            "pending": self.engine.pending(),
+            "next_call_at": next_at.astimezone(CST).isoformat() if next_at else None,
+        }
+
+    def status_line(self) -> str:
+        next_at = self.engine.next_at()
+        when = (
+            f"next call {next_at.astimezone(CST):%Y-%m-%d %H:%M:%S} CST"
+            if next_at
+            else "no call planned"
+        )
+        return (
+            f"{self.engine.pending()} call(s) armed, {when}, "
+            f"{self.engine.active(self.clock())} recording now"
+        )
+
+    def refresh(self) -> None:
+        """Bring the gauges up to date (before each /metrics answer and every heartbeat)."""
+        self.metrics.set_pending_calls(self.engine.pending())
+        self.metrics.set_next_call(self.engine.next_at())
+        self.metrics.set_active_recordings(self.engine.active(self.clock()))
+        if isinstance(self.ledger, DurableLedger):
+            self.metrics.store_healthy(self.ledger.healthy)
+        else:
+            self.metrics.store_healthy(True)
+
+    def health(self) -> tuple[bool, str]:
+        if self.stopping:
+            return False, "stopping"
+        if not self.ready:
+            return False, "starting: the plan is not loaded yet"
+        return True, "ok"
+
+    def _reloaded(self, ok: bool, config: Config) -> None:
+        self.metrics.config_reload(ok)
+        status = self.status_line()
+        self.notifier.ready(status if ok else f"reload rejected, old schedule kept; {status}")
+
+    async def _replan(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.daemon.replan_every.total_seconds())
+            now = self.clock()
+            added = self.engine.schedule(plan(self.config, now), now)
+            log.info("plan.extended", calls=added, **self.summary())
+            if isinstance(self.ledger, DurableLedger):
+                await self.ledger.prune(now, self.config.state.retention)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            if isinstance(self.ledger, DurableLedger):
+                await self.ledger.heartbeat(self.clock())
+            self.refresh()
+            self.notifier.status(self.status_line())
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def stop(self, signal_name: str | None) -> int:
+        """Take no new calls, let in-flight ones finish (bounded); return how many were cut."""
+        self.stopping = True
+        self.notifier.stopping(f"stopping: {self.engine.in_flight()} call(s) in flight")
+        log.info("daemon.stopping", signal=signal_name, **self.summary())
+        for task in self._tasks:
+            task.cancel()
+        abandoned = await self.engine.stop(self.config.daemon.shutdown_timeout.total_seconds())
+        await self.transport.close()
+        if self.http is not None:
+            await self.http.stop()
+        return abandoned

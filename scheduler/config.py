@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from scheduler import secrets
 from scheduler.config_reader import Reader
 from scheduler.errors import ConfigError, Problem
 from scheduler.secrets import Secret
+from scheduler.yamlstrict import format_path
 from scheduler.yamlstrict import load as load_yaml
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -134,13 +136,29 @@ def load_config(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(filename, 0, 0, "", f"not UTF-8 text: {exc}")]) from None
-    return parse_config(
+    config = parse_config(
         text,
         filename,
         env=os.environ if env is None else env,
         resolve_secrets=resolve_secrets,
         config_hash=hashlib.sha256(data).hexdigest(),
     )
+    exposed = [w for w in (_world_readable(filename, "the config file"),) if w]
+    return replace(config, warnings=(*config.warnings, *exposed)) if exposed else config
+
+
+def _world_readable(path: str, what: str) -> str | None:
+    """A warning when `path` can be read by every user on the host."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if mode & stat.S_IROTH:
+        return (
+            f"{path}: {what} is readable by every user (mode {stat.S_IMODE(mode):04o}); "
+            f"chmod o-r it"
+        )
+    return None
 
 
 def parse_config(
@@ -252,10 +270,15 @@ def _secret(
     if not resolve:
         return None
     try:
-        return secrets.resolve(text, env)
+        secret = secrets.resolve(text, env)
     except ValueError as exc:
         r.error((*p, key), str(exc))
         return None
+    if secret.path is not None:
+        warning = _world_readable(str(secret.path), f"the secret file of {format_path((*p, key))}")
+        if warning:
+            r.warnings.append(warning)
+    return secret
 
 
 def _daemon(r: Reader, top: dict[str, object]) -> DaemonSettings:

@@ -16,11 +16,12 @@ _REFERENCE = re.compile(r"\$\{(?:(file|cred):)?([^}]+)\}")
 class Secret:
     """A secret value plus where it came from (the reference is safe to print)."""
 
-    __slots__ = ("_value", "source")
+    __slots__ = ("_value", "path", "source")
 
-    def __init__(self, value: str, source: str) -> None:
+    def __init__(self, value: str, source: str, path: Path | None = None) -> None:
         self._value = value
         self.source = source
+        self.path = path  # the file it was read from, if any
 
     def reveal(self) -> str:
         return self._value
@@ -71,4 +72,4 @@ def resolve(text: str, env: Mapping[str, str]) -> Secret:
         raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
     if not value:
         raise ValueError(f"secret file {path} is empty")
-    return Secret(value, f"${{{kind}:{name}}}")
+    return Secret(value, f"${{{kind}:{name}}}", path)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,10 +14,29 @@ import pytest
 
 from scheduler import logs
 from scheduler.fake_lvb import FakeLvb
+from tests.output_sink import SESSION_OUTPUT, Sink
 
 APPID = 1234
-#: The secret every test uses; test_dispatch.py and test_e2e.py grep log output for it.
+#: The secret every test uses. Every log line of the whole run is checked for it at the end.
 LVB_KEY = "test-lvb-key-0f3a9c"
+_LEAKS = re.compile(
+    rf"{re.escape(LVB_KEY)}|(?i:\bsign=[0-9a-f]{{32}})|(?i:\"sign\": \"[0-9a-f]{{32}}\")"
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No line logged anywhere in the run may contain the key or a signature."""
+    leaks = [line for chunk in SESSION_OUTPUT for line in chunk.splitlines() if _LEAKS.search(line)]
+    if leaks:
+        print(f"\nSECRET IN LOGS: {len(leaks)} line(s) contain the test key or a sign:")
+        for line in leaks[:10]:
+            print(f"  {line[:300]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif SESSION_OUTPUT:
+        lines = sum(chunk.count("\n") for chunk in SESSION_OUTPUT)
+        print(f"\nsecret check: {lines} log lines from this run, no key or sign in any")
+
+
 HOST_ZONES = ["Asia/Shanghai", "UTC", "America/New_York"]
 
 
@@ -44,6 +63,7 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
     def write(text: str, name: str = "recsched.yaml") -> Path:
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
+        path.chmod(0o600)  # as an operator should keep it (0644 draws a warning)
         return path
 
     return write
@@ -74,15 +94,15 @@ def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _json_logs_to_stdout() -> None:
-    """Every test logs JSON lines to the (captured) stdout, as the daemon does."""
-    logs.configure(json=True)
+    """Every test logs JSON lines, as the daemon does, into the run-wide sink."""
+    logs.configure(Sink(), json=True)
 
 
 class LogCapture:
     """JSON log lines written by the code under test, parsed."""
 
     def __init__(self) -> None:
-        self.stream = io.StringIO()
+        self.stream = Sink()
 
     @property
     def text(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import LVB_KEY
+from tests.output_sink import record_output
 
 Event = dict[str, Any]
 
@@ -46,6 +47,7 @@ class DaemonProcess:
     async def _read(self) -> None:
         assert self.process.stdout is not None
         async for raw in self.process.stdout:
+            record_output(raw.decode())
             async with self._changed:
                 self.lines.append(json.loads(raw))
                 self._changed.notify_all()
@@ -86,6 +88,7 @@ class DaemonProcess:
     async def _finish(self) -> int:
         assert self.process.stderr is not None
         self.stderr = (await asyncio.wait_for(self.process.stderr.read(), timeout=30)).decode()
+        record_output(self.stderr)
         code = await asyncio.wait_for(self.process.wait(), timeout=30)
         await self._reader
         return code

@@ -648,6 +648,7 @@ def test_reference_gives_no_warning(write_config: WriteConfig) -> None:
 def test_file_secret_is_read_and_stripped(write_config: WriteConfig, tmp_path: Path) -> None:
     secret_file = tmp_path / "lvb.key"
     secret_file.write_text("  key-from-file-77\n\n", encoding="utf-8")
+    secret_file.chmod(0o600)  # a private key file: no warning
     config = _load(write_config, HEAD.replace("${LVB_KEY}", f"${{file:{secret_file}}}") + NEWS)
     key = config.providers["lvb"].key
     assert key is not None and key.reveal() == "key-from-file-77"
@@ -763,3 +764,27 @@ def test_config_file_not_utf8(tmp_path: Path) -> None:
     path.write_bytes((HEAD + NEWS).replace("news_1", "caf\xe9").encode("latin-1"))
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(path, env=ENV)
+
+
+def test_a_config_file_readable_by_every_user_is_warned_about(
+    write_config: Callable[[str], Path], lvb_env: dict[str, str]
+) -> None:
+    path = write_config(HEAD + NEWS)
+    path.chmod(0o644)
+    (warning,) = load_config(path).warnings
+    assert str(path) in warning and "readable by every user" in warning and "0644" in warning
+    path.chmod(0o640)
+    assert load_config(path).warnings == ()
+
+
+def test_a_secret_file_readable_by_every_user_is_warned_about(
+    write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    key_file = tmp_path / "lvb_key"
+    key_file.write_text("from-a-file\n")
+    key_file.chmod(0o644)
+    text = (HEAD + NEWS).replace("${LVB_KEY}", f"${{file:{key_file}}}")
+    (warning,) = load_config(write_config(text)).warnings
+    assert "providers.lvb.key" in warning and str(key_file) in warning
+    key_file.chmod(0o600)
+    assert load_config(write_config(text)).warnings == ()

@@ -16,6 +16,7 @@ import pytest
 from scheduler.config import CST
 from scheduler.fake_lvb import Delay, FakeLvb
 from tests.conftest import LVB_KEY
+from tests.output_sink import record_output
 
 CHUNK = 3  # seconds; the smallest real-time chunk recsched allows (the duplicate window)
 
@@ -56,6 +57,7 @@ async def _start_daemon(config: Path, tz: str) -> asyncio.subprocess.Process:
 async def _stop(process: asyncio.subprocess.Process) -> tuple[int, list[dict[str, object]], str]:
     process.send_signal(signal.SIGTERM)
     out, err = await asyncio.wait_for(process.communicate(), timeout=20)
+    record_output(out.decode() + err.decode())
     assert process.returncode is not None
     return (
         process.returncode,

@@ -132,7 +132,7 @@ def test_unit_declares_what_the_daemon_relies_on() -> None:
     assert one["Restart"] == ["on-failure"]
     assert one["TimeoutStopSec"] == ["45"]
     assert one["KillSignal"] == ["SIGTERM"]
-    assert one["DynamicUser"] == ["yes"]
+    assert one["User"] == ["recsched"] and one["Group"] == ["recsched"]  # config can be 0640
     assert one["StateDirectory"] == ["recsched"]
     assert one["StateDirectoryMode"] == ["0700"]
     assert one["LoadCredential"] == ["lvb_key:/etc/recsched/lvb_key"]

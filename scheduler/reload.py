@@ -11,9 +11,11 @@ reload are coalesced into one more reload.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
@@ -114,19 +116,31 @@ class Reloader:
             self.on_result(ok, config)
 
     async def watch(self) -> None:
-        """Reload when the file changes and then stays unchanged for WATCH_SECONDS."""
-        seen = _signature(self.config.file)
+        """Reload when the file's content differs from what was loaded and has stayed the same
+        for WATCH_SECONDS. Comparing with the loaded content (not with a first look at the file)
+        means an edit made while the daemon was starting is not missed."""
+        seen: tuple[int, int, int] | None = None
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             current = _signature(self.config.file)
             if current == seen:
                 continue
+            if _digest(self.config.file) == self.config.config_hash:
+                seen = current  # touched, or edited back: nothing to apply
+                continue
             await asyncio.sleep(WATCH_SECONDS)
             if _signature(self.config.file) != current:
                 continue  # still being written; look again next round
-            seen = current
+            seen = current  # a rejected file is not retried until it changes again
             log.info("config.changed", file=self.config.file)
             self.request()
+
+
+def _digest(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _signature(path: str) -> tuple[int, int, int] | None:

@@ -126,6 +126,9 @@ async def test_killed_while_a_request_hangs_at_the_provider(show: Show) -> None:
     assert uncertain["chunk"] == "1/3" and uncertain["resent"] is False
     assert uncertain["level"] == "error" and "check the console" in uncertain["message"]
     assert (closed["ok"], closed["uncertain"]) == (2, 1)
+    status = json.loads(await _cli("status", "-c", str(show.config), "--json"))
+    first = status["last_outcomes"][0]  # problems first: the operator sees it at once
+    assert (first["chunk"], first["state"], first["uncertain"]) == ("1/3", "uncertain", True)
 
 
 async def test_down_for_a_whole_chunk_records_it_missed(show: Show) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler.calls import Call
 from scheduler.config import CST, Config, load_config
@@ -243,3 +244,24 @@ async def test_back_to_back_chunks_closer_than_3s_by_jitter_are_both_sent(
         second.param("Param.s.start_time"),
     ]
     assert not captured_logs.events("call.duplicate_suppressed")
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_a_provider_clock_far_from_ours_is_logged_and_measured(
+    fake_lvb: FakeLvb, write_config: WriteConfig, captured_logs: LogCapture
+) -> None:
+    config = _config(write_config, fake_lvb.url, f"  - {{name: news, channel_id: c, {_window()}}}")
+    (call,) = _due(config)
+    slow = lambda: datetime.now(UTC) - timedelta(seconds=10)  # noqa: E731 - our clock lags 10 s
+    dispatcher = Dispatcher(config, Transport(), MemoryLedger(), clock=slow)
+    await dispatcher.fire(call)
+    await dispatcher.transport.close()
+    (skew,) = captured_logs.events("clock.skew")
+    assert 9 <= skew["skew_s"] <= 11 and "NTP" in skew["message"]
+    gauge = next(
+        sample.value
+        for family in text_string_to_metric_families(dispatcher.metrics.render().decode())
+        for sample in family.samples
+        if sample.name == "recsched_clock_skew_seconds"
+    )
+    assert 9 <= gauge <= 11

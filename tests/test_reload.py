@@ -105,3 +105,19 @@ async def test_editing_a_live_recording_keeps_its_running_task_and_re_arms_the_r
     assert gone["removed"] + len(fake_lvb.received) == 4  # nothing lost, nothing doubled
     channels = [r.params["Param.s.channel_id"] for r in fake_lvb.received]
     assert channels[0] == "live" and set(channels[1:]) <= {"new-channel"}
+
+
+async def test_daemon_watch_reloads_an_edited_file_without_a_signal(
+    fake_lvb: FakeLvb, tmp_path: Path
+) -> None:
+    s = Schedule(fake_lvb, tmp_path)
+    s.write(s.recording("b", s.later, 2))
+    s.path.write_text(s.path.read_text() + "daemon: {watch: true}\n")
+    daemon = await DaemonProcess.start(s.path)
+    await daemon.wait_for("plan.loaded")
+    s.path.write_text(s.path.read_text().replace("duration: 6s", "duration: 9s"))
+    await daemon.wait_for("config.changed")
+    reloaded = await daemon.wait_for("config.reloaded")
+    # a third chunk; the first two are re-armed (their window now ends later), none removed
+    assert (reloaded["added"], reloaded["changed"], reloaded["removed"]) == (1, 2, 0)
+    assert await daemon.terminate() == 0, daemon.stderr

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from scheduler import secrets
 from scheduler.config_reader import Reader
 from scheduler.errors import ConfigError, Problem
+from scheduler.limits import parse_rate
 from scheduler.secrets import Secret
 from scheduler.yamlstrict import format_path
 from scheduler.yamlstrict import load as load_yaml
@@ -52,6 +53,8 @@ class LvbProvider:
     #: daemon died, not the provider). False: record it `uncertain` and alert, never re-send.
     #: True: re-send once the 3 s duplicate window has passed (no gap, possible duplicate).
     resend_after_crash: bool = False
+    concurrency: int = 100  # requests in flight to this provider at most
+    rate: float | None = None  # requests per second at most (token bucket); None = no limit
     type: str = "lvb"
 
 
@@ -241,14 +244,28 @@ def _providers(
             max_attempts=r.integer(m, p, "max_attempts", minimum=1, maximum=10, default=3) or 3,
             retry_spacing=spacing,
             resend_after_crash=r.boolean(m, p, "resend_after_crash", default=False),
+            concurrency=r.integer(m, p, "concurrency", minimum=1, maximum=10000, default=100)
+            or 100,
+            rate=_rate(r, m, p),
         )
         r.finish(
             m,
             p,
             "type endpoint appid key sign_ttl timeout max_attempts retry_spacing "
-            "resend_after_crash",
+            "resend_after_crash concurrency rate",
         )
     return result
+
+
+def _rate(r: Reader, m: dict[str, object], p: tuple[str | int, ...]) -> float | None:
+    text = r.text(m, p, "rate")
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        r.error((*p, "rate"), str(exc))
+        return None
 
 
 def _secret(

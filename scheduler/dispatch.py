@@ -29,8 +29,9 @@ from typing import Any
 from scheduler.calls import Call
 from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant
 from scheduler.config import CST, DUPLICATE_WINDOW, Config
-from scheduler.errors import PermanentError, TransientError
+from scheduler.errors import ProviderError, TransientError
 from scheduler.ledger import Entry, Ledger, State
+from scheduler.limits import Limiter
 from scheduler.logs import get_logger, register_secret
 from scheduler.metrics import Metrics
 from scheduler.providers import lvb
@@ -88,11 +89,16 @@ class Dispatcher:
         self.monotonic = monotonic
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         self._in_flight: set[str] = set()
+        self._limiters: dict[str, Limiter] = {}
         self.use(config)
 
     def use(self, config: Config) -> None:
         """Send later calls with `config`'s providers (a reload); calls in flight keep theirs."""
         self.config = config
+        self._limiters = {
+            name: self._limiters.get(name) or Limiter(p.concurrency, p.rate)
+            for name, p in config.providers.items()
+        }
         for provider in config.providers.values():
             if provider.key is not None:
                 register_secret(provider.key.reveal())
@@ -228,105 +234,104 @@ class Dispatcher:
         )
         return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
 
+    async def _attempt(
+        self, call: Call, fields: dict[str, Any], attempt: int, uncertain: bool
+    ) -> tuple[dict[str, Any], float, str | ProviderError]:
+        """One request, made once the provider's limiter lets it go (so `sent_at` is the real
+        send time). Returns (timing fields, monotonic start, task id or the error)."""
+        provider = self.config.providers[call.provider]
+        assert provider.key is not None, "run() loads the config with secrets resolved"
+        sent_at = self.clock()
+        started = self.monotonic()
+        self._last_hit[call.target] = (started, call)
+        t = lvb.expiry(sent_at, provider.sign_ttl)
+        url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
+        # durably `sent` before the request exists: a crash from here on is uncertain
+        await self.ledger.update(
+            call.key, State.SENT, sent_at, attempts=attempt, sent_at=sent_at, uncertain=uncertain
+        )
+        timing = {
+            "attempt": attempt,
+            "sent_at": _cst(sent_at),
+            "lateness_ms": _ms(sent_at - call.at),
+        }
+        log.info("call.sent", **fields, **timing)
+        if attempt == 1:
+            self.metrics.call_lateness(call.provider, (sent_at - call.at).total_seconds())
+        try:
+            response = await self.transport.get(url, timeout=provider.timeout.total_seconds())
+            self._check_clock(call, response.date)
+            return timing, started, lvb.parse_response(response.status, response.body)
+        except ProviderError as exc:
+            return timing, started, exc
+
     async def _send(
         self, call: Call, fields: dict[str, Any], *, attempt: int, uncertain: bool
     ) -> State:
         provider = self.config.providers[call.provider]
-        assert provider.key is not None, "run() loads the config with secrets resolved"
         spacing = provider.retry_spacing.total_seconds()
         while True:
             attempt += 1
-            sent_at = self.clock()
-            started = self.monotonic()
-            self._last_hit[call.target] = (started, call)
-            t = lvb.expiry(sent_at, provider.sign_ttl)
-            url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
-            # durably `sent` before the request exists: a crash from here on is uncertain
-            await self.ledger.update(
-                call.key,
-                State.SENT,
-                sent_at,
-                attempts=attempt,
-                sent_at=sent_at,
-                uncertain=uncertain,
-            )
-            timing = {
-                "attempt": attempt,
-                "sent_at": _cst(sent_at),
-                "lateness_ms": _ms(sent_at - call.at),
-            }
-            log.info("call.sent", **fields, **timing)
-            if attempt == 1:
-                self.metrics.call_lateness(call.provider, (sent_at - call.at).total_seconds())
-            try:
-                response = await self.transport.get(url, timeout=provider.timeout.total_seconds())
-                self._check_clock(call, response.date)
-                task_id = lvb.parse_response(response.status, response.body)
-            except PermanentError as exc:
-                await self.ledger.update(call.key, State.FAILED, self.clock(), detail=exc.message)
-                log.error(
-                    "call.failed",
-                    **fields,
-                    **timing,
-                    latency_ms=self._since(started),
-                    retryable=False,
-                    ret=exc.ret,
-                    status=exc.status,
-                    message=exc.message,
-                )
-                return self._outcome(call, State.FAILED)
-            except TransientError as exc:
-                latency = self._since(started)
-                if exc.outcome_unknown:
-                    uncertain = True
-                    log.warning(
-                        "call.uncertain",
-                        **fields,
-                        **timing,
-                        latency_ms=latency,
-                        message=f"{exc.message}: the provider may have created a task; "
-                        "it has no API to check, so verify in the console",
-                    )
-                retry_at = self.clock() + timedelta(seconds=spacing)
-                if attempt < provider.max_attempts and retry_at + DUPLICATE_WINDOW < call.deadline:
-                    log.warning(
-                        "call.retry",
-                        **fields,
-                        **timing,
-                        latency_ms=latency,
-                        status=exc.status,
-                        message=exc.message,
-                        retry_in_s=spacing,
-                    )
-                    self.metrics.retry(call.provider)
-                    await asyncio.sleep(spacing)
-                    continue
+            async with self._limiters[call.provider].slot():
+                timing, started, result = await self._attempt(call, fields, attempt, uncertain)
+            latency = self._since(started)
+            if isinstance(result, str):
+                await self.ledger.update(call.key, State.OK, self.clock(), task_id=result)
+                log.info("call.ok", **fields, **timing, latency_ms=latency, ret=0, task_id=result)
+                return self._outcome(call, State.OK)
+            if not isinstance(result, TransientError):
                 await self.ledger.update(
-                    call.key, State.FAILED, self.clock(), detail=exc.message, uncertain=uncertain
+                    call.key, State.FAILED, self.clock(), detail=result.message
                 )
                 log.error(
                     "call.failed",
                     **fields,
                     **timing,
                     latency_ms=latency,
-                    retryable=True,
-                    status=exc.status,
-                    message=exc.message,
-                    reason="out of attempts"
-                    if attempt >= provider.max_attempts
-                    else "chunk ending",
+                    retryable=False,
+                    ret=result.ret,
+                    status=result.status,
+                    message=result.message,
                 )
                 return self._outcome(call, State.FAILED)
-            await self.ledger.update(call.key, State.OK, self.clock(), task_id=task_id)
-            log.info(
-                "call.ok",
+            if result.outcome_unknown:
+                uncertain = True
+                log.warning(
+                    "call.uncertain",
+                    **fields,
+                    **timing,
+                    latency_ms=latency,
+                    message=f"{result.message}: the provider may have created a task; "
+                    "it has no API to check, so verify in the console",
+                )
+            retry_at = self.clock() + timedelta(seconds=spacing)
+            if attempt < provider.max_attempts and retry_at + DUPLICATE_WINDOW < call.deadline:
+                log.warning(
+                    "call.retry",
+                    **fields,
+                    **timing,
+                    latency_ms=latency,
+                    status=result.status,
+                    message=result.message,
+                    retry_in_s=spacing,
+                )
+                self.metrics.retry(call.provider)
+                await asyncio.sleep(spacing)
+                continue
+            await self.ledger.update(
+                call.key, State.FAILED, self.clock(), detail=result.message, uncertain=uncertain
+            )
+            log.error(
+                "call.failed",
                 **fields,
                 **timing,
-                latency_ms=self._since(started),
-                ret=0,
-                task_id=task_id,
+                latency_ms=latency,
+                retryable=True,
+                status=result.status,
+                message=result.message,
+                reason="out of attempts" if attempt >= provider.max_attempts else "chunk ending",
             )
-            return self._outcome(call, State.OK)
+            return self._outcome(call, State.FAILED)
 
     def _since(self, started: float) -> int:
         return round((self.monotonic() - started) * 1000)

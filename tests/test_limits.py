@@ -1,0 +1,78 @@
+"""Per-provider limits: a burst is spread at the configured rate, never more in flight than the
+cap, and nothing is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scheduler.config import CST, load_config
+from scheduler.dispatch import Dispatcher
+from scheduler.fake_lvb import Delay, FakeLvb
+from scheduler.ledger import MemoryLedger, State
+from scheduler.limits import parse_rate
+from scheduler.planner import plan
+from scheduler.transport import Transport
+
+
+@pytest.mark.parametrize(
+    ("text", "per_second"), [("20/s", 20.0), ("600/m", 10.0), ("0.5/s", 0.5), (" 3 / sec ", 3.0)]
+)
+def test_rates_parse(text: str, per_second: float) -> None:
+    assert parse_rate(text) == per_second
+
+
+@pytest.mark.parametrize("text", ["20", "0/s", "-1/s", "20/h", "fast"])
+def test_bad_rates_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a rate"):
+        parse_rate(text)
+
+
+async def _burst(
+    fake: FakeLvb, write_config: Callable[[str], Path], limits: str, n: int
+) -> list[State]:
+    start = (datetime.now(UTC) - timedelta(seconds=1)).astimezone(CST)
+    recordings = "".join(
+        f"  - {{name: r{i}, channel_id: c{i}, start: '{start:%Y-%m-%d %H:%M:%S}', duration: 60s}}\n"
+        for i in range(n)
+    )
+    config = load_config(
+        write_config(
+            f"providers:\n  lvb: {{endpoint: '{fake.url}', appid: 1234, key: '${{LVB_KEY}}', "
+            f"{limits}}}\nrecordings:\n{recordings}"
+        )
+    )
+    dispatcher = Dispatcher(config, Transport(), MemoryLedger())
+    calls = plan(config, datetime.now(UTC))
+    try:
+        return await asyncio.gather(*(dispatcher.fire(c) for c in calls))
+    finally:
+        await dispatcher.transport.close()
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_a_burst_is_spread_at_the_rate(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path]
+) -> None:
+    states = await _burst(fake_lvb, write_config, "rate: 5/s", 8)
+    assert states == [State.OK] * 8  # late, never dropped
+    arrivals = sorted(r.arrived_at for r in fake_lvb.received)
+    # a bucket of 5 lets the first 5 through at once, then one every 0.2 s
+    assert arrivals[-1] - arrivals[0] >= 3 * 0.2 - 0.05
+    assert arrivals[4] - arrivals[0] < 0.2
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_no_more_than_the_cap_in_flight(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path]
+) -> None:
+    fake_lvb.inject(*[Delay(0.5)] * 6)
+    states = await _burst(fake_lvb, write_config, "concurrency: 2", 6)
+    assert states == [State.OK] * 6
+    arrivals = sorted(r.arrived_at for r in fake_lvb.received)
+    # each answer takes 0.5 s and only 2 may be out at once: 3 waves
+    assert arrivals[2] - arrivals[0] >= 0.45 and arrivals[4] - arrivals[0] >= 0.95

@@ -98,6 +98,13 @@ class HttpSettings:
 class StateSettings:
     url: str  # sqlite:///PATH (default under $STATE_DIRECTORY or the XDG state dir)
     retention: timedelta = timedelta(days=30)  # ledger rows older than this are pruned
+    lease: timedelta = timedelta(seconds=10)  # PostgreSQL: a peer may take over after this
+    instance: str = ""  # PostgreSQL: this instance's id (default host:pid)
+
+    @property
+    def shared(self) -> bool:
+        """True for a PostgreSQL ledger that several instances share."""
+        return self.url.startswith("postgresql")
 
 
 def default_state_url(env: Mapping[str, str]) -> str:
@@ -317,12 +324,21 @@ def _state(r: Reader, top: dict[str, object], env: Mapping[str, str]) -> StateSe
     p: tuple[str | int, ...] = ("state",)
     m = r.mapping(p, top.get("state", {}))
     url = r.text(m, p, "url") or default_state_url(env)
-    if not url.startswith("sqlite:///"):
-        r.error((*p, "url"), f"{url!r} is not supported (use sqlite:///PATH)")
+    if not url.startswith(("sqlite:///", "postgresql://", "postgresql+asyncpg://")):
+        r.error(
+            (*p, "url"),
+            f"{url!r} is not supported (use sqlite:///PATH or postgresql://USER@HOST/DB)",
+        )
+    lease = r.duration(m, p, "lease", default=timedelta(seconds=10))
+    if lease < timedelta(seconds=1):
+        r.error((*p, "lease"), "must be at least 1s")
     settings = StateSettings(
-        url=url, retention=r.duration(m, p, "retention", default=timedelta(days=30))
+        url=url,
+        retention=r.duration(m, p, "retention", default=timedelta(days=30)),
+        lease=lease,
+        instance=r.text(m, p, "instance") or "",
     )
-    r.finish(m, p, "url retention")
+    r.finish(m, p, "url retention lease instance")
     return settings
 
 

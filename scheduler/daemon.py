@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -25,6 +26,7 @@ from scheduler.lock import StateLock
 from scheduler.logs import get_logger
 from scheduler.recovery import recover
 from scheduler.service import Service
+from scheduler.shared import SharedLedger, default_instance_id
 from scheduler.store import StoreError, sqlite_path
 
 log = get_logger("recsched.daemon")
@@ -39,9 +41,21 @@ async def open_ledger(
     if dry_run:
         yield MemoryLedger()
         return
+    durable: DurableLedger | SharedLedger
     try:
-        durable = await DurableLedger.open(config.state.url, clock())
+        if config.state.shared:
+            durable = await SharedLedger.open(
+                config.state.url,
+                owner=config.state.instance or default_instance_id(),
+                lease=config.state.lease,
+                config_hash=config.config_hash,
+            )
+            log.info("ledger.shared", url=_safe_url(config.state.url), instance=durable.owner)
+        else:
+            durable = await DurableLedger.open(config.state.url, clock())
     except StoreError as exc:
+        if config.state.shared:
+            raise  # without the shared ledger any call might be another instance's
         log.error(
             "store.error",
             url=config.state.url,
@@ -62,6 +76,11 @@ async def open_ledger(
         await durable.close()
 
 
+def _safe_url(url: str) -> str:
+    """The URL without a password."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
 async def run(
     config: Config,
     *,
@@ -71,7 +90,9 @@ async def run(
 ) -> int:
     """Run until `stop` is set or SIGTERM/SIGINT arrives; return the exit status.
     Raises AlreadyRunning when another daemon holds the state directory."""
-    lock = None if dry_run else StateLock(sqlite_path(config.state.url).parent)
+    lock = (
+        None if dry_run or config.state.shared else StateLock(sqlite_path(config.state.url).parent)
+    )
     if lock is not None:
         lock.acquire()
     # SIGHUP during start-up would kill the process (Python's default); remember it instead.

@@ -35,6 +35,7 @@ from scheduler.limits import Limiter
 from scheduler.logs import get_logger, register_secret
 from scheduler.metrics import Metrics
 from scheduler.providers import lvb
+from scheduler.store import StoreError
 from scheduler.transport import Transport
 
 log = get_logger("recsched.call")
@@ -42,6 +43,14 @@ log = get_logger("recsched.call")
 #: write returns (at most the store's busy timeout later, or at once while the store is down and
 #: writes are queued). A re-send after a crash waits this much beyond the duplicate window.
 SENT_AT_MARGIN = timedelta(seconds=1)
+#: A watched call is looked at again this long after its holder's lease ends.
+LEASE_SLACK_S = 0.05
+#: How long past the provider timeout a `sent` call stays leased to its sender.
+SEND_LEASE_MARGIN_S = 5.0
+
+
+class LeaseLost(ProviderError):
+    """Not sent: while this instance waited (paused?), a peer took the call over."""
 
 
 def wall_clock() -> datetime:
@@ -148,6 +157,15 @@ class Dispatcher:
         self._in_flight.add(call.key)
         try:
             return await self._fire(call, fields)
+        except StoreError as exc:
+            log.error(
+                "call.failed",
+                **fields,
+                retryable=False,
+                reason="ledger unreachable",
+                message=f"{exc}: with a shared ledger nothing is sent that a peer might own",
+            )
+            return self._outcome(call, State.FAILED)
         finally:
             self._in_flight.discard(call.key)
 
@@ -161,40 +179,80 @@ class Dispatcher:
         return True
 
     async def _fire(self, call: Call, fields: dict[str, Any]) -> State:
-        entry = await self.ledger.get(call.key)
-        if entry is not None and entry.state == State.SENT:
-            return await self._after_crash(call, entry, fields)
-        if entry is not None and entry.state != State.CLAIMED:
-            self._not_again(call, fields, f"already {entry.state}")
-            return entry.state
-        now = self.clock()
-        if now >= call.deadline:
-            if await self._record(call, entry, State.MISSED, "chunk over"):
-                log.error("call.missed", **fields, lateness_ms=_ms(now - call.at))
-                self._outcome(call, State.MISSED)
-            return State.MISSED
-        previous = self._reserve_target(call)
-        if previous is not None:
-            await self._record(call, entry, State.SUPPRESSED, previous)
-            self.metrics.duplicate_suppressed(call.provider)
-            self._outcome(call, State.SUPPRESSED)
-            log.warning(
-                "call.duplicate_suppressed",
-                **fields,
-                reason="same target within 3s",
-                previous_call_key=previous,
-            )
-            return State.SUPPRESSED
-        if entry is None and not await self.ledger.claim(call, now):
-            self._not_again(call, fields, "claimed elsewhere")
-            return State.CLAIMED
-        if entry is not None:
-            log.info("call.recovered", **fields, reason="claimed before a restart, never sent")
+        while True:  # each round re-reads the ledger: a peer may have moved the call on
+            entry = await self.ledger.get(call.key)
+            if entry is not None and entry.state in (State.CLAIMED, State.SENT):
+                held = await self.ledger.peer_lease(call.key)
+                if held is not None:
+                    if not await self._wait_for_peer(call, fields, *held):
+                        return State.CLAIMED
+                    continue
+                if not await self.ledger.take_over(call.key):
+                    continue  # a peer took it over or settled it first: look again
+                if entry.owner and entry.owner != self.ledger.owner:
+                    log.warning(
+                        "call.taken_over",
+                        **fields,
+                        previous_owner=entry.owner,
+                        state=str(entry.state),
+                        reason="its lease expired with no outcome",
+                    )
+                if entry.state == State.SENT:
+                    return await self._after_crash(call, entry, fields)
+                if self.clock() >= call.deadline:
+                    await self.ledger.update(
+                        call.key, State.MISSED, self.clock(), detail="chunk over"
+                    )
+                    log.error("call.missed", **fields, reason="claimed but never sent")
+                    return self._outcome(call, State.MISSED)
+                log.info("call.recovered", **fields, reason="claimed but never sent")
+                break
+            if entry is not None:
+                self._not_again(call, fields, f"already {entry.state}")
+                return entry.state
+            now = self.clock()
+            if now >= call.deadline:
+                if await self._record(call, None, State.MISSED, "chunk over"):
+                    log.error("call.missed", **fields, lateness_ms=_ms(now - call.at))
+                    self._outcome(call, State.MISSED)
+                return State.MISSED
+            previous = self._reserve_target(call)
+            if previous is not None:
+                await self._record(call, None, State.SUPPRESSED, previous)
+                self.metrics.duplicate_suppressed(call.provider)
+                self._outcome(call, State.SUPPRESSED)
+                log.warning(
+                    "call.duplicate_suppressed",
+                    **fields,
+                    reason="same target within 3s",
+                    previous_call_key=previous,
+                )
+                return State.SUPPRESSED
+            if await self.ledger.claim(call, now):
+                break
+            # lost the claim (a peer, or the target's 3 s window): the next round says which
         if self.dry_run:
-            await self.ledger.update(call.key, State.OK, now, detail="dry run")
+            await self.ledger.update(call.key, State.OK, self.clock(), detail="dry run")
             log.info("call.dry_run", **fields, params=dict(call.params))
             return State.OK
         return await self._send(call, fields, attempt=0, uncertain=False)
+
+    async def _wait_for_peer(
+        self, call: Call, fields: dict[str, Any], peer: str, seconds: float
+    ) -> bool:
+        """Watch a call a live peer holds until its lease ends; False if that is too late."""
+        if self.clock() + timedelta(seconds=seconds) >= call.deadline:
+            log.info("call.claimed_by_peer", **fields, owner=peer, watching=False)
+            return False
+        log.info(
+            "call.claimed_by_peer",
+            **fields,
+            owner=peer,
+            watching=True,
+            recheck_in_s=round(seconds, 3),
+        )
+        await asyncio.sleep(seconds + LEASE_SLACK_S)
+        return True
 
     async def _after_crash(self, call: Call, entry: Entry, fields: dict[str, Any]) -> State:
         provider = self.config.providers[call.provider]
@@ -246,10 +304,16 @@ class Dispatcher:
         self._last_hit[call.target] = (started, call)
         t = lvb.expiry(sent_at, provider.sign_ttl)
         url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
-        # durably `sent` before the request exists: a crash from here on is uncertain
-        await self.ledger.update(
-            call.key, State.SENT, sent_at, attempts=attempt, sent_at=sent_at, uncertain=uncertain
-        )
+        # durably `sent` before the request exists: a crash from here on is uncertain. In a
+        # shared ledger this is also the fence: it fails if a peer has taken the call over.
+        if not await self.ledger.mark_sent(
+            call.key,
+            sent_at,
+            attempts=attempt,
+            uncertain=uncertain,
+            hold_s=provider.timeout.total_seconds() + SEND_LEASE_MARGIN_S,
+        ):
+            return {"attempt": attempt}, started, LeaseLost("taken over by another instance")
         timing = {
             "attempt": attempt,
             "sent_at": _cst(sent_at),
@@ -275,6 +339,9 @@ class Dispatcher:
             async with self._limiters[call.provider].slot():
                 timing, started, result = await self._attempt(call, fields, attempt, uncertain)
             latency = self._since(started)
+            if isinstance(result, LeaseLost):
+                log.error("call.lease_lost", **fields, **timing, message=result.message)
+                return State.CLAIMED
             if isinstance(result, str):
                 await self.ledger.update(call.key, State.OK, self.clock(), task_id=result)
                 log.info("call.ok", **fields, **timing, latency_ms=latency, ret=0, task_id=result)

@@ -71,7 +71,7 @@ class DurableLedger:
         if not inserted:  # the database has seen this key (an earlier run, or a peer)
             stored = await self._stored(call.key)
             if stored is not None:
-                self.memory = MemoryLedger([*self.memory.entries(), stored])
+                self.memory.put(stored)
             return False
         return True
 
@@ -106,6 +106,25 @@ class DurableLedger:
             uncertain=uncertain,
         )
         await self.flush(force=False)
+
+    owner = ""  # one daemon per state directory: no peers
+
+    async def mark_sent(
+        self, key: str, now: datetime, *, attempts: int, uncertain: bool, hold_s: float
+    ) -> bool:
+        await self.update(key, State.SENT, now, attempts=attempts, sent_at=now, uncertain=uncertain)
+        return True
+
+    async def peer_lease(self, key: str) -> tuple[str, float] | None:
+        return None
+
+    async def take_over(self, key: str) -> bool:
+        return True
+
+    async def unsettled(self, before: datetime) -> list[Entry]:
+        """Claimed/sent entries whose span ended before `before` (left by a crash)."""
+        states = (State.CLAIMED, State.SENT)
+        return [e for e in self.memory.entries() if e.span_end <= before and e.state in states]
 
     async def heartbeat(self, now: datetime) -> None:
         """Record that the daemon was alive at `now` (recovery looks back to here)."""

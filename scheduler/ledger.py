@@ -52,9 +52,10 @@ class Entry:
     sent_at: datetime | None = None  # when the latest attempt went on the wire
     uncertain: bool = False  # some attempt's outcome was unknown: a duplicate task may exist
     updated_at: datetime | None = None
+    owner: str = ""  # the instance that claimed it (PostgreSQL mode)
 
     @classmethod
-    def claimed(cls, call: Call, now: datetime) -> Entry:
+    def claimed(cls, call: Call, now: datetime, owner: str = "") -> Entry:
         return cls(
             key=call.key,
             recording=call.recording,
@@ -70,10 +71,38 @@ class Entry:
             scheduled_at=call.at,
             state=State.CLAIMED,
             updated_at=now,
+            owner=owner,
         )
 
 
+def advance(
+    entry: Entry,
+    state: State,
+    now: datetime,
+    *,
+    attempts: int | None = None,
+    task_id: str = "",
+    detail: str = "",
+    sent_at: datetime | None = None,
+    uncertain: bool = False,
+) -> Entry:
+    """`entry` moved to `state`; fields not given keep their value, `uncertain` only turns on."""
+    return replace(
+        entry,
+        state=state,
+        attempts=entry.attempts if attempts is None else attempts,
+        task_id=task_id or entry.task_id,
+        detail=detail or entry.detail,
+        sent_at=sent_at or entry.sent_at,
+        uncertain=entry.uncertain or uncertain,
+        updated_at=now,
+    )
+
+
 class Ledger(Protocol):
+    #: This instance's id in a shared ledger ("" when the ledger has a single owner).
+    owner: str
+
     async def claim(self, call: Call, now: datetime) -> bool:
         """Reserve `call.key` for sending; False if it was ever claimed before."""
 
@@ -90,6 +119,18 @@ class Ledger(Protocol):
         uncertain: bool = False,
     ) -> None: ...
 
+    async def mark_sent(
+        self, key: str, now: datetime, *, attempts: int, uncertain: bool, hold_s: float
+    ) -> bool:
+        """Record `sent` (durably, before the request exists); False if another instance has
+        taken the call over meanwhile: then it must not be sent."""
+
+    async def peer_lease(self, key: str) -> tuple[str, float] | None:
+        """(peer, seconds left) while another live instance holds this unsettled call."""
+
+    async def take_over(self, key: str) -> bool:
+        """Become the owner of an unsettled call nobody holds any more."""
+
     async def get(self, key: str) -> Entry | None: ...
 
     async def window(self, recording: str, window_start: datetime) -> list[Entry]:
@@ -99,10 +140,28 @@ class Ledger(Protocol):
 
 
 class MemoryLedger:
-    """Ledger kept in this process only (lost on restart)."""
+    """Ledger kept in this process only (lost on restart). It has no peers: it never waits on a
+    lease and every takeover succeeds."""
+
+    owner = ""
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._entries: dict[str, Entry] = {e.key: e for e in entries}
+
+    async def mark_sent(
+        self, key: str, now: datetime, *, attempts: int, uncertain: bool, hold_s: float
+    ) -> bool:
+        self.update_now(key, State.SENT, now, attempts=attempts, sent_at=now, uncertain=uncertain)
+        return True
+
+    async def peer_lease(self, key: str) -> tuple[str, float] | None:
+        return None
+
+    async def take_over(self, key: str) -> bool:
+        return True
+
+    def put(self, entry: Entry) -> None:
+        self._entries[entry.key] = entry
 
     async def claim(self, call: Call, now: datetime) -> bool:
         return self.claim_now(call, now)
@@ -148,16 +207,15 @@ class MemoryLedger:
         sent_at: datetime | None = None,
         uncertain: bool = False,
     ) -> Entry:
-        entry = self._entries[key]
-        entry = replace(
-            entry,
-            state=state,
-            attempts=entry.attempts if attempts is None else attempts,
-            task_id=task_id or entry.task_id,
-            detail=detail or entry.detail,
-            sent_at=sent_at or entry.sent_at,
-            uncertain=entry.uncertain or uncertain,
-            updated_at=now,
+        entry = advance(
+            self._entries[key],
+            state,
+            now,
+            attempts=attempts,
+            task_id=task_id,
+            detail=detail,
+            sent_at=sent_at,
+            uncertain=uncertain,
         )
         self._entries[key] = entry
         return entry

@@ -17,13 +17,14 @@ from scheduler.durable import DurableLedger
 from scheduler.ledger import State
 from scheduler.logs import get_logger
 from scheduler.planner import plan
+from scheduler.shared import SharedLedger
 
 log = get_logger("recsched.recovery")
 #: How far back a restart looks for missed calls at most.
 MAX_LOOKBACK = timedelta(days=7)
 
 
-async def recover(config: Config, ledger: DurableLedger, now: datetime) -> None:
+async def recover(config: Config, ledger: DurableLedger | SharedLedger, now: datetime) -> None:
     last_seen = await ledger.last_seen()
     if last_seen is None:
         log.info("recovery.first_run", ledger=ledger.url)
@@ -45,9 +46,7 @@ async def recover(config: Config, ledger: DurableLedger, now: datetime) -> None:
             )
             missed += 1
         windows[(call.recording, call.window_start)] = call.window_end
-    for entry in ledger.memory.entries():
-        if entry.span_end > now or entry.state not in (State.CLAIMED, State.SENT):
-            continue
+    for entry in await ledger.unsettled(now):
         if entry.state == State.SENT:
             await ledger.update(
                 entry.key,

@@ -25,6 +25,7 @@ from scheduler.metrics import Metrics
 from scheduler.notify import Notifier
 from scheduler.planner import plan
 from scheduler.reload import Reloader
+from scheduler.shared import SharedLedger
 from scheduler.transport import Transport
 
 log = get_logger("recsched.daemon")
@@ -110,7 +111,7 @@ class Service:
         self.metrics.set_pending_calls(self.engine.pending())
         self.metrics.set_next_call(self.engine.next_at())
         self.metrics.set_active_recordings(self.engine.active(self.clock()))
-        if isinstance(self.ledger, DurableLedger):
+        if isinstance(self.ledger, DurableLedger | SharedLedger):
             self.metrics.store_healthy(self.ledger.healthy)
         else:
             self.metrics.store_healthy(True)
@@ -133,12 +134,12 @@ class Service:
             now = self.clock()
             added = self.engine.schedule(plan(self.config, now), now)
             log.info("plan.extended", calls=added, **self.summary())
-            if isinstance(self.ledger, DurableLedger):
+            if isinstance(self.ledger, DurableLedger | SharedLedger):
                 await self.ledger.prune(now, self.config.state.retention)
 
     async def _heartbeat(self) -> None:
         while True:
-            if isinstance(self.ledger, DurableLedger):
+            if isinstance(self.ledger, DurableLedger | SharedLedger):
                 await self.ledger.heartbeat(self.clock())
             self.refresh()
             self.notifier.status(self.status_line())

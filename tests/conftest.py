@@ -118,3 +118,28 @@ def captured_logs() -> LogCapture:
     capture = LogCapture()
     logs.configure(capture.stream, json=True)
     return capture
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test (dropped after). Skips when no server answers,
+    unless RECSCHED_REQUIRE_POSTGRES=1 (CI), where that is a failure."""
+    import uuid
+
+    asyncpg = pytest.importorskip("asyncpg")
+    name = f"recsched_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("RECSCHED_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but not reachable: {exc}")
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc})")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

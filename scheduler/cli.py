@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         _report(exc)
         return EXIT_CONFIG
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, StoreError) as exc:
         print(f"recsched: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -42,6 +42,8 @@ SCHEMA_VERSION = 2
 #: firing for longer than this; later writes are queued while the store is unhealthy).
 BUSY_TIMEOUT_S = 0.5
 
+#: PostgreSQL advisory lock held while creating or migrating the schema ("recsched" in ASCII).
+MIGRATION_LOCK_ID = 0x72656373636865
 metadata = MetaData()
 calls = Table(
     "calls",
@@ -192,6 +194,9 @@ class Store:
 
     async def _migrate(self) -> None:
         async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # instances starting together would race on CREATE TABLE: one at a time
+                await conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
             await conn.run_sync(lambda c: meta.create(c, checkfirst=True))
             found = (
                 await conn.execute(select(meta.c.value).where(meta.c.name == "schema"))

@@ -73,6 +73,7 @@ class DaemonProcess:
             await self._changed.wait_for(lambda: found() is not None or self._reader.done())
         event = found()
         if event is None:
+            await self._finish()
             raise AssertionError(f"daemon exited without {name}; stderr: {self.stderr}")
         return event
 

@@ -1,7 +1,8 @@
-"""`recsched status`: what is recording now, what comes next, what happened (failures first).
+"""`recsched status`: what is recording now, what comes next, what happened (problems first),
+and with a shared ledger every instance and who sent what.
 
-It reads the ledger directly (SQLite allows a reader beside the running daemon) and works
-whether the daemon runs or not.
+It reads the ledger directly (SQLite allows a reader beside the running daemon; PostgreSQL is
+shared anyway) and works whether the daemon runs or not.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from scheduler.planner import plan
 from scheduler.store import Store, sqlite_path
 
 NEXT_CALLS = 10
+#: An instance whose heartbeat is older than this is shown as gone (heartbeats every 15 s).
+INSTANCE_ALIVE_S = 45.0
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -37,6 +40,7 @@ def _entry(e: Entry) -> dict[str, Any]:
         "uncertain": e.uncertain,
         "updated_at": _when(e.updated_at),
         "call_key": e.key,
+        "owner": e.owner,
     }
 
 
@@ -44,7 +48,10 @@ async def collect(config: Config, now: datetime, last: int) -> dict[str, Any]:
     """Everything `status` shows, as plain data (the --json output)."""
     store = await Store.open(config.state.url, create=False)
     try:
-        pid = holder_pid(sqlite_path(config.state.url).parent / LOCK_NAME)
+        pid = None
+        if not config.state.shared:
+            pid = holder_pid(sqlite_path(config.state.url).parent / LOCK_NAME)
+        peers = await store.instances()
         seen = await store.get_meta("last_seen")
         active = await store.active(now)
         problems = await store.recent(last, states=PROBLEMS)  # however old, up to `last`
@@ -67,11 +74,22 @@ async def collect(config: Config, now: datetime, last: int) -> dict[str, Any]:
     return {
         "now": _when(now),
         "daemon": {
-            "running": pid is not None,
+            "running": pid is not None or any(age < INSTANCE_ALIVE_S for _, age in peers),
             "pid": pid,
             "last_seen": _when(datetime.fromtimestamp(float(seen), UTC)) if seen else None,
         },
         "ledger": {"url": config.state.url, "rows": rows},
+        "instances": [
+            {
+                "id": row.id,
+                "host": row.host,
+                "pid": row.pid,
+                "config_hash": row.config_hash[:12],
+                "last_heartbeat_s_ago": round(age, 1),
+                "alive": age < INSTANCE_ALIVE_S,
+            }
+            for row, age in peers
+        ],
         "recording_now": [_entry(e) for e in active],
         "next_calls": [
             {
@@ -89,10 +107,18 @@ async def collect(config: Config, now: datetime, last: int) -> dict[str, Any]:
 def render(data: dict[str, Any], as_json: bool) -> str:
     if as_json:
         return json.dumps(data, ensure_ascii=False, indent=2)
-    daemon = data["daemon"]
-    state = f"running (pid {daemon['pid']})" if daemon["running"] else "not running"
-    lines = [
-        f"daemon: {state}; last seen {daemon['last_seen'] or 'never'}",
+    daemon, instances = data["daemon"], data["instances"]
+    if instances:
+        state = f"{sum(i['alive'] for i in instances)} of {len(instances)} instance(s) alive"
+    else:
+        state = f"running (pid {daemon['pid']})" if daemon["running"] else "not running"
+    lines = [f"daemon: {state}; last seen {daemon['last_seen'] or 'never'}"]
+    lines += [
+        f"  {i['id']} on {i['host']} (pid {i['pid']}): heartbeat {i['last_heartbeat_s_ago']}s ago"
+        f"{'' if i['alive'] else ' (gone)'}, config {i['config_hash']}"
+        for i in instances
+    ]
+    lines += [
         f"ledger: {data['ledger']['url']} ({data['ledger']['rows']} calls)",
         "",
         f"recording now ({len(data['recording_now'])}):",
@@ -109,10 +135,10 @@ def render(data: dict[str, Any], as_json: bool) -> str:
     for e in data["last_outcomes"]:
         flag = " (uncertain: a duplicate or missing task is possible)" if e["uncertain"] else ""
         detail = f"  {e['detail']}" if e["detail"] else ""
+        by = f"  by {e['owner']}" if e["owner"] else ""
         lines.append(
-            f"  {e['state'].upper():<10} {e['span_start']}  {e['recording']} "
-            f"{e['chunk']}  attempts {e['attempts']}  task {e['task_id'] or '-'}"
-            f"{detail}{flag}"
+            f"  {e['state'].upper():<10} {e['span_start']}  {e['recording']} {e['chunk']}  "
+            f"attempts {e['attempts']}  task {e['task_id'] or '-'}{by}{detail}{flag}"
         )
     if not data["last_outcomes"]:
         lines.append("  none yet")

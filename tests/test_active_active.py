@@ -4,7 +4,9 @@ instance dies or freezes mid-window."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,15 @@ from tests.daemon_process import DaemonProcess
 pytestmark = pytest.mark.usefixtures("lvb_env")
 CHUNK = 3
 LEASE = 2
+
+
+async def _cli(*args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "scheduler", *args, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    return out.decode()
 
 
 class Pair:
@@ -71,9 +82,28 @@ async def test_two_instances_send_every_call_exactly_once(
     assert await a.terminate() == 0 and await b.terminate() == 0
     assert pair.sent_chunks() == [1, 2, 3, 4, 5]  # each once, although both planned all
     assert all(0 <= pair.lateness(i) <= 0.5 for i in range(1, 6))
-    watched = a.events("call.claimed_by_peer") + b.events("call.claimed_by_peer")
     ok = a.events("call.ok") + b.events("call.ok")
-    assert len(ok) == 5 and len(ok) + len(watched) >= 5
+    assert len(ok) == 5
+    status = json.loads(await _cli("status", "-c", str(pair.config), "--json"))
+    ids = {i["id"] for i in status["instances"]}
+    assert len(ids) == 2  # both instances, with host and heartbeat
+    senders = {o["owner"] for o in status["last_outcomes"] if o["state"] == "ok"}
+    assert senders <= ids and len(status["last_outcomes"]) == 5  # who sent what
+
+
+async def test_instances_with_different_configs_say_so_loudly(
+    fake_lvb: FakeLvb, pg_url: str, tmp_path: Path
+) -> None:
+    pair = Pair(fake_lvb, pg_url, tmp_path, chunks=1)
+    other = tmp_path / "other.yaml"
+    other.write_text(pair.config.read_text().replace("8888_show", "8888_other"))
+    other.chmod(0o600)
+    a = await DaemonProcess.start(pair.config)
+    await a.wait_for("plan.loaded")
+    b = await DaemonProcess.start(other)
+    divergent = await b.wait_for("config.divergent")
+    assert divergent["level"] == "error" and len(divergent["peers"]) == 1
+    assert await a.terminate() == 0 and await b.terminate() == 0
 
 
 async def test_when_one_instance_dies_the_other_sends_the_rest(

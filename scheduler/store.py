@@ -1,157 +1,55 @@
-"""The durable ledger's SQL side: schema, migrations and queries (SQLAlchemy 2 Core, async).
+"""The durable ledger's SQL side: opening (creating, migrating) and queries (SQLAlchemy 2
+Core, async). Tables live in schema.py; shared-mode (lease) operations in leases.py.
 
-SQLite (aiosqlite) is the embedded default; the same statements run on PostgreSQL. Times are
-stored as UNIX seconds (floats, UTC), which every engine compares the same way. Every write is
-an idempotent upsert of a whole row, so replaying writes after an outage is harmless.
+SQLite (aiosqlite) is the embedded default; the same statements run on PostgreSQL. Every write
+is an idempotent upsert of a whole row, so replaying writes after an outage is harmless.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    event,
-    func,
-    or_,
-    select,
-    update,
-)
 from sqlalchemy import delete as sql_delete
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from scheduler.errors import RecschedError
+from scheduler.leases import LeaseOps
 from scheduler.ledger import Entry, State
+from scheduler.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    calls,
+    from_row,
+    meta,
+    metadata,
+    to_row,
+)
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "from_row", "sqlite_path", "to_row"]
+
 #: How long SQLite waits for a lock before failing a write (a failing write never blocks
 #: firing for longer than this; later writes are queued while the store is unhealthy).
 BUSY_TIMEOUT_S = 0.5
 
 #: PostgreSQL advisory lock held while creating or migrating the schema ("recsched" in ASCII).
 MIGRATION_LOCK_ID = 0x72656373636865
-metadata = MetaData()
-calls = Table(
-    "calls",
-    metadata,
-    Column("key", String(512), primary_key=True),
-    Column("recording", String(200), nullable=False),
-    Column("provider", String(200), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("target", String(1024), nullable=False),
-    Column("chunk", Integer, nullable=False),
-    Column("chunks", Integer, nullable=False),
-    Column("window_start", Float, nullable=False),
-    Column("window_end", Float, nullable=False),
-    Column("span_start", Float, nullable=False),
-    Column("span_end", Float, nullable=False),
-    Column("scheduled_at", Float, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("task_id", String(64), nullable=False),
-    Column("detail", Text, nullable=False),
-    Column("sent_at", Float),
-    Column("uncertain", Boolean, nullable=False),
-    Column("updated_at", Float, nullable=False),
-    Column("owner", String(200), nullable=False, server_default=""),  # instance that holds it
-    Column("lease_until", Float),  # database clock; a peer may take over after this
-    Index("calls_window", "recording", "window_start"),
-    Index("calls_updated", "updated_at"),
-    Index("calls_span_end", "span_end"),
-)
-#: Running instances (PostgreSQL mode), for `status` and config-divergence checks.
-instances = Table(
-    "instances",
-    metadata,
-    Column("id", String(200), primary_key=True),
-    Column("host", String(200), nullable=False),
-    Column("pid", Integer, nullable=False),
-    Column("config_hash", String(64), nullable=False),
-    Column("started_at", Float, nullable=False),
-    Column("heartbeat_at", Float, nullable=False),
-)
-#: The last call that hit each provider target: the 3 s duplicate window across instances.
-targets = Table(
-    "targets",
-    metadata,
-    Column("target", String(1024), primary_key=True),
-    Column("call_key", String(512), nullable=False),
-    Column("span_start", Float, nullable=False),
-    Column("span_end", Float, nullable=False),
-    Column("hit_at", Float, nullable=False),
-)
-meta = Table(
-    "meta",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
 
 
 class StoreError(RecschedError):
     """The ledger database could not be read or written."""
 
 
-def _migrate_to_2(conn: Connection) -> None:
-    conn.exec_driver_sql("ALTER TABLE calls ADD COLUMN owner VARCHAR(200) NOT NULL DEFAULT ''")
-    conn.exec_driver_sql("ALTER TABLE calls ADD COLUMN lease_until FLOAT")
-    metadata.create_all(conn, tables=[instances, targets])
-
-
-#: schema version -> step that brings version-1 up to it. Append, never edit. A new ledger is
-#: created at the latest version directly.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_to_2}
-_TIMES = ("window_start", "window_end", "span_start", "span_end", "scheduled_at", "updated_at")
-_NOT_IN_ENTRY = ("lease_until",)
-
-
-def _epoch(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
-
-
-def _moment(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def to_row(entry: Entry) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        c.name: getattr(entry, c.name)
-        for c in calls.columns
-        if c.name not in _TIMES and c.name not in _NOT_IN_ENTRY
-    }
-    row.update({name: _epoch(getattr(entry, name)) for name in _TIMES})
-    row["sent_at"] = _epoch(entry.sent_at)
-    row["state"] = str(entry.state)
-    return row
-
-
-def from_row(row: Any) -> Entry:
-    values = {k: v for k, v in row._mapping.items() if k not in _NOT_IN_ENTRY}
-    for name in (*_TIMES, "sent_at"):
-        values[name] = _moment(values[name])
-    values["state"] = State(values["state"])
-    return Entry(**values)
-
-
 def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-class Store:
+class Store(LeaseOps):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
@@ -246,152 +144,6 @@ class Store:
                 await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=update))
             for name, value in meta_values.items():
                 await self._set_meta(conn, name, value)
-
-    # -- shared mode (several instances on one database) ------------------------------------
-    def _now(self) -> Any:
-        """The database's clock in UNIX seconds: leases never depend on the hosts' clocks."""
-        if self.engine.dialect.name == "postgresql":
-            return func.extract("epoch", func.clock_timestamp())
-        return (func.julianday("now") - 2440587.5) * 86400.0
-
-    async def db_now(self) -> float:
-        async with self._begin() as conn:
-            return float((await conn.execute(select(self._now()))).scalar_one())
-
-    async def claim_leased(
-        self, entry: Entry, lease_s: float, window_s: float
-    ) -> tuple[bool, str | None]:
-        """In one transaction: insert the claim (with owner and a lease on the database clock)
-        unless the key exists, then reserve the provider target. Returns (inserted, key of the
-        call that already hit the target inside `window_s` for an overlapping span, if any);
-        such a claim is recorded `suppressed` at once."""
-        insert = self._insert(calls).values(**to_row(entry), lease_until=self._now() + lease_s)
-        async with self._begin() as conn:
-            result = await conn.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
-            if result.rowcount != 1:
-                return False, None
-            previous = await self._reserve_target(conn, entry, window_s)
-            if previous is not None:
-                await conn.execute(
-                    update(calls)
-                    .where(calls.c.key == entry.key)
-                    .values(state=str(State.SUPPRESSED), detail=previous, lease_until=None)
-                )
-            return True, previous
-
-    async def _reserve_target(self, conn: Any, entry: Entry, window_s: float) -> str | None:
-        stmt = self._insert(targets).values(
-            target=entry.target,
-            call_key=entry.key,
-            span_start=entry.span_start.timestamp(),
-            span_end=entry.span_end.timestamp(),
-            hit_at=self._now(),
-        )
-        fresh = stmt.excluded
-        allowed = or_(
-            targets.c.call_key == fresh.call_key,
-            targets.c.hit_at < fresh.hit_at - window_s,
-            targets.c.span_end <= fresh.span_start,
-            targets.c.span_start >= fresh.span_end,
-        )
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["target"],
-            set_={k: getattr(fresh, k) for k in ("call_key", "span_start", "span_end", "hit_at")},
-            where=allowed,
-        ).returning(targets.c.call_key)
-        if (await conn.execute(upsert)).first() is not None:
-            return None
-        holder = select(targets.c.call_key).where(targets.c.target == entry.target)
-        return str((await conn.execute(holder)).scalar_one())
-
-    async def lease_left(self, key: str) -> tuple[str, float] | None:
-        """(owner, seconds its lease still runs) for an unsettled call, or None."""
-        query = select(calls.c.owner, calls.c.lease_until - self._now()).where(
-            (calls.c.key == key) & calls.c.state.in_([str(State.CLAIMED), str(State.SENT)])
-        )
-        async with self._begin() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None or row[1] is None else (str(row[0]), float(row[1]))
-
-    async def take_over(self, key: str, owner: str, lease_s: float) -> bool:
-        """Become the owner of an unsettled call whose lease has expired (compare-and-swap)."""
-        stmt = (
-            update(calls)
-            .where(
-                (calls.c.key == key)
-                & calls.c.state.in_([str(State.CLAIMED), str(State.SENT)])
-                & (calls.c.lease_until < self._now())
-            )
-            .values(owner=owner, lease_until=self._now() + lease_s)
-        )
-        async with self._begin() as conn:
-            return bool((await conn.execute(stmt)).rowcount == 1)
-
-    async def mark_sent(self, entry: Entry, owner: str, hold_s: float) -> bool:
-        """Record `sent` only if we still own the call, extend the lease over the request and
-        mark the target hit: the fence a paused instance cannot pass after a takeover."""
-        values = to_row(entry)
-        values.pop("key")
-        values["owner"] = owner  # whatever the entry says, the fence decides who owns it
-        stmt = (
-            update(calls)
-            .where((calls.c.key == entry.key) & (calls.c.owner == owner))
-            .values(**values, lease_until=self._now() + hold_s)
-        )
-        async with self._begin() as conn:
-            if (await conn.execute(stmt)).rowcount != 1:
-                return False
-            await conn.execute(
-                update(targets)
-                .where((targets.c.target == entry.target) & (targets.c.call_key == entry.key))
-                .values(hit_at=self._now())
-            )
-        return True
-
-    async def settle(self, entry: Entry) -> None:
-        """Write an outcome, whoever owns the call now: the provider's answer is the truth."""
-        values = to_row(entry)
-        values.pop("key")
-        values.pop("owner")
-        async with self._begin() as conn:
-            await conn.execute(
-                update(calls).where(calls.c.key == entry.key).values(**values, lease_until=None)
-            )
-
-    async def unsettled(self, before: datetime) -> list[Entry]:
-        """Claimed/sent calls whose span ended before `before` and whose lease has expired."""
-        query = select(calls).where(
-            calls.c.state.in_([str(State.CLAIMED), str(State.SENT)])
-            & (calls.c.span_end <= before.timestamp())
-            & (calls.c.lease_until.is_(None) | (calls.c.lease_until < self._now()))
-        )
-        return await self._select(query)
-
-    async def beat(self, instance: str, host: str, pid: int, config_hash: str) -> list[Any]:
-        """Upsert this instance's heartbeat; return the instances seen in the last minute."""
-        stmt = self._insert(instances).values(
-            id=instance,
-            host=host,
-            pid=pid,
-            config_hash=config_hash,
-            started_at=self._now(),
-            heartbeat_at=self._now(),
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"heartbeat_at": stmt.excluded.heartbeat_at, "config_hash": config_hash},
-        )
-        async with self._begin() as conn:
-            await conn.execute(stmt)
-            recent = select(instances).where(instances.c.heartbeat_at > self._now() - 60)
-            return list((await conn.execute(recent)).all())
-
-    async def instances(self) -> list[tuple[Any, float]]:
-        """Every instance ever seen, with seconds since its last heartbeat."""
-        async with self._begin() as conn:
-            now = float((await conn.execute(select(self._now()))).scalar_one())
-            rows = (await conn.execute(select(instances).order_by(instances.c.id))).all()
-        return [(row, now - float(row.heartbeat_at)) for row in rows]
 
     async def get(self, key: str) -> Entry | None:
         rows = await self._select(select(calls).where(calls.c.key == key))

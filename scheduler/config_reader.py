@@ -8,6 +8,7 @@ when the value is wrong it records a `Problem` naming file, line, column and key
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import date, datetime, timedelta, tzinfo
 from typing import overload
 
@@ -17,6 +18,10 @@ from scheduler.errors import Problem
 from scheduler.yamlstrict import Marks, Path, format_path
 
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+#: All those formats can match (strptime's \d and \s, '-', ':'): text with anything else (an
+#: ISO 8601 'T', an offset's '+') goes straight to fromisoformat, sparing two failed strptime
+#: calls (exceptions, ~10 us each) per one-off time.
+_STRPTIME_TEXT = re.compile(r"[\d\s:-]*")
 
 
 class Reader:
@@ -177,7 +182,8 @@ class Reader:
         if value is None:
             return None
         if isinstance(value, str):
-            for fmt in _DATETIME_FORMATS:
+            formats = _DATETIME_FORMATS if _STRPTIME_TEXT.fullmatch(value.strip()) else ()
+            for fmt in formats:
                 try:
                     return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
                 except ValueError:

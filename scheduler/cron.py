@@ -10,6 +10,7 @@ Two differences from cron are corrected here:
 
 from __future__ import annotations
 
+import functools
 from datetime import tzinfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -52,8 +53,13 @@ def _cron_weekdays(field: str) -> list[int]:
     return sorted(days)
 
 
+@functools.lru_cache(maxsize=4096)
 def cron_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
-    """Build a CronTrigger for a standard crontab `expression`; ValueError if it is not one."""
+    """Build a CronTrigger for a standard crontab `expression`; ValueError if it is not one.
+
+    Cached: validating a file and planning it build the same triggers, and the daemon re-plans
+    every `replan_every` and on each reload. Triggers are never mutated (APScheduler computes
+    fire times without changing the trigger), so sharing one is safe."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.date import DateTrigger
 
 from scheduler.calls import Call
@@ -49,6 +51,20 @@ def _window_id(call: Call) -> str:
     return f"window:{call.recording}/{call.window_start.astimezone(CST).isoformat()}"
 
 
+def _job_function(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """`method` as a plain coroutine function that carries its signature.
+
+    APScheduler checks every new job's arguments with `inspect.signature(func)`; for a bound
+    method that is rebuilt on each add_job and costs more than the rest of add_job together
+    (10,000 recordings: ~35,000 jobs). A function with `__signature__` is answered at once."""
+
+    async def job(*args: Any) -> None:
+        await method(*args)
+
+    job.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    return job
+
+
 class Engine:
     def __init__(self, dispatcher: Dispatcher, *, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.dispatcher = dispatcher
@@ -64,6 +80,8 @@ class Engine:
         self._heartbeat = heartbeat
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._accepting = True
+        self._due_job = _job_function(self._due)
+        self._close_window_job = _job_function(self._close_window)
 
     def start(self) -> None:
         self._scheduler.start()
@@ -75,6 +93,18 @@ class Engine:
         self._known = {key: end for key, end in self._known.items() if end > now}
         self._fired = {key: c for key, c in self._fired.items() if c.window_end > now}
         self._windows = {key: end for key, end in self._windows.items() if end > now}
+        # APScheduler wakes itself up (re-scanning every job store) after each job added to a
+        # running scheduler; paused, it does so once, on resume, for the whole batch.
+        bulk = self._scheduler.state == STATE_RUNNING
+        if bulk:
+            self._scheduler.pause()
+        try:
+            return self._add(calls, now)
+        finally:
+            if bulk:
+                self._scheduler.resume()
+
+    def _add(self, calls: Iterable[Call], now: datetime) -> int:
         added = 0
         for call in calls:
             if call.key in self._known or not self._accepting:
@@ -87,7 +117,7 @@ class Engine:
             else:
                 self._armed[call.key] = call
                 self._scheduler.add_job(
-                    self._due,
+                    self._due_job,
                     DateTrigger(run_date=call.at, timezone=CST),
                     args=[call],
                     id=call.key,
@@ -130,7 +160,7 @@ class Engine:
             return
         self._windows[window] = call.window_end
         self._scheduler.add_job(
-            self._close_window,
+            self._close_window_job,
             DateTrigger(run_date=call.window_end, timezone=CST),
             args=[call.recording, call.window_start, call.window_end],
             id=window,

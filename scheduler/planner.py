@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.calls import Call
@@ -65,6 +66,8 @@ def _cron_starts(
         if (rec.from_date and day < rec.from_date) or (rec.until_date and day > rec.until_date):
             continue
         yield start
+    if not rec.extra_dates:
+        return
     minute, hour = rec.cron.split()[:2]
     times_of_day = CronTrigger(minute=minute, hour=hour, timezone=tz)
     for day in sorted(rec.extra_dates):
@@ -75,6 +78,14 @@ def _cron_starts(
 
 
 def _fire_times(trigger: BaseTrigger, begin: datetime, until: datetime) -> Iterator[datetime]:
+    """The trigger's fire times in [begin, until); in order, except that an OrTrigger's come
+    member by member (callers only use the set)."""
+    if isinstance(trigger, OrTrigger):
+        # Stepping an OrTrigger yields the union of its members' times, but recomputes every
+        # member's next time at each step: walk each member once instead.
+        for member in trigger.triggers:
+            yield from _fire_times(member, begin, until)
+        return
     moment: datetime | None = trigger.get_next_fire_time(None, begin)
     while moment is not None and moment < until:
         yield moment
@@ -85,8 +96,9 @@ def recording_calls(config: Config, rec: Recording, now: datetime, until: dateti
     provider = config.providers[rec.provider]
     calls: list[Call] = []
     lead = rec.lead if rec.mode == "scheduled" else timedelta(0)
+    limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
+    target = lvb.target(provider, rec.channel_id)
     for window_start, window_end in windows(rec, config.timezone, now, until + lead):
-        limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
         pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
         stamp = window_start.astimezone(CST).isoformat()
         for index, (start, end) in enumerate(pieces, 1):
@@ -101,7 +113,7 @@ def recording_calls(config: Config, rec: Recording, now: datetime, until: dateti
                     recording=rec.name,
                     provider=provider.name,
                     action=lvb.START,
-                    target=lvb.target(provider, rec.channel_id),
+                    target=target,
                     params=lvb.start_params(provider, rec, start, end),
                     chunk=index,
                     chunks=len(pieces),

@@ -9,6 +9,7 @@ keeps its position so later errors can name the file, line and column.
 
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any
 
@@ -37,9 +38,59 @@ for _tag, _regex, _first in (
 ):
     _StrictLoader.add_implicit_resolver(_tag, re.compile(_regex), list(_first))
 
+_CSafeLoader: Any = getattr(yaml, "CSafeLoader", None)  # PyYAML built with libyaml
+_FastLoader: Any = None
+if _CSafeLoader is not None:
+
+    class _FastStrictLoader(_CSafeLoader):  # type: ignore[misc]
+        """libyaml's parser with the same YAML-1.2-core resolvers: composes a large schedule
+        about 6x faster than the pure-Python parser, with less memory. It is only trusted
+        when it succeeds on printable text; anything else is left to `_StrictLoader`, so
+        errors keep their exact wording and position."""
+
+    _FastStrictLoader.yaml_implicit_resolvers = _StrictLoader.yaml_implicit_resolvers
+    _FastLoader = _FastStrictLoader
+
+
+#: Text libyaml reads more leniently than PyYAML (tabs, `?` in flow collections, a BOM after
+#: the start, characters PyYAML's reader rejects): such files go through the pure-Python loader.
+_PYTHON_ONLY = re.compile(r"[\t?\ufeff]|" + yaml.reader.Reader.NON_PRINTABLE.pattern)
+
+
+def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
+    """(node, loader) from libyaml, or None to let the pure-Python loader do it."""
+    if _FastLoader is None or _PYTHON_ONLY.search(text):
+        return None
+    loader = _FastLoader(text)
+    try:
+        return loader.get_single_node(), loader
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+
 
 def load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
     """Parse `text`; return (value, marks, problems). On a syntax error value is None."""
+    # A node tree holds no reference cycles worth collecting while it is built, yet its
+    # thousands of container objects trigger ever longer collections (half the load time of
+    # a 10,000-recording file): collect once, afterwards, instead.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(text, filename)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
+    fast = _compose_fast(text)
+    if fast is not None:
+        value, marks, problems = _to_value(*fast, filename)
+        if not problems:
+            return value, marks, problems
+        # problems quote the source text, which only the pure-Python marks carry
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -52,6 +103,12 @@ def load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
         return None, {}, [Problem(filename, 0, 0, "", f"YAML error: {exc}")]
     finally:
         loader.dispose()
+    return _to_value(node, loader, filename)
+
+
+def _to_value(
+    node: yaml.Node | None, loader: Any, filename: str
+) -> tuple[Any, Marks, list[Problem]]:
     marks: Marks = {}
     problems: list[Problem] = []
     if node is None:
@@ -60,10 +117,13 @@ def load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
     return value, marks, problems
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def _convert(
     node: yaml.Node,
     path: Path,
-    loader: _StrictLoader,
+    loader: Any,
     marks: Marks,
     problems: list[Problem],
     filename: str,
@@ -93,14 +153,17 @@ def _convert(
                 )
                 continue
             first_seen[key] = line
-            result[key] = _convert(value_node, (*path, key), loader, marks, problems, filename)
-            marks[(*path, key)] = (line, col)
+            child = (*path, key)
+            result[key] = _convert(value_node, child, loader, marks, problems, filename)
+            marks[child] = (line, col)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
             _convert(item, (*path, index), loader, marks, problems, filename)
             for index, item in enumerate(node.value)
         ]
+    if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+        return node.value  # what construct_object returns for text, without its bookkeeping
     try:
         return loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:

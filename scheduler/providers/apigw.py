@@ -112,7 +112,7 @@ def sign(
         accept=accept,
         content_type=content_type,
         content_md5=md5,
-        path=path_and_parameters(parts.path, query),  # type: ignore[arg-type]
+        path=path_and_parameters(parts.path, query),
     )
     authorization = (
         f'hmac id="{app_key}", algorithm="{algorithm}", headers="x-date", '

@@ -86,6 +86,17 @@ def host_tz(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    from tests.daemon_process import RUNNING
+
+    yield
+    for process in list(RUNNING):  # a test failed before stopping it
+        if process.returncode is None:
+            process.kill()
+        RUNNING.discard(process)
+
+
+@pytest.fixture(autouse=True)
 def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default ledger (and its lock) live under $XDG_STATE_HOME: keep it per test."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))

@@ -15,11 +15,14 @@ from tests.conftest import LVB_KEY
 from tests.output_sink import record_output
 
 Event = dict[str, Any]
+#: Every daemon started by a test; conftest kills those a failing test left running.
+RUNNING: set[asyncio.subprocess.Process] = set()
 
 
 class DaemonProcess:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        RUNNING.add(process)
         self.lines: list[Event] = []
         self.stderr = ""
         self._changed = asyncio.Condition()
@@ -91,5 +94,6 @@ class DaemonProcess:
         self.stderr = (await asyncio.wait_for(self.process.stderr.read(), timeout=30)).decode()
         record_output(self.stderr)
         code = await asyncio.wait_for(self.process.wait(), timeout=30)
+        RUNNING.discard(self.process)
         await self._reader
         return code

@@ -134,9 +134,21 @@ class Store(LeaseOps):
             result = await conn.execute(stmt)
         return bool(result.rowcount == 1)
 
-    async def write(self, entries: Sequence[Entry], meta_values: dict[str, str]) -> None:
-        """Upsert whole rows (and meta values) in one transaction."""
+    async def write(
+        self,
+        entries: Sequence[Entry],
+        meta_values: dict[str, str],
+        claims: Sequence[Entry] = (),
+    ) -> set[str]:
+        """In one transaction: insert each claim unless its key exists, then upsert whole rows
+        (and meta values). Returns the keys of the claims that were inserted."""
+        inserted: set[str] = set()
         async with self._begin() as conn:
+            for claim in claims:
+                stmt = self._insert(calls).values(**to_row(claim))
+                result = await conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+                if result.rowcount == 1:
+                    inserted.add(claim.key)
             for entry in entries:
                 row = to_row(entry)
                 stmt = self._insert(calls).values(**row)
@@ -144,6 +156,7 @@ class Store(LeaseOps):
                 await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=update))
             for name, value in meta_values.items():
                 await self._set_meta(conn, name, value)
+        return inserted
 
     async def get(self, key: str) -> Entry | None:
         rows = await self._select(select(calls).where(calls.c.key == key))

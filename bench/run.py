@@ -1,0 +1,295 @@
+"""recsched benchmark: firing precision, bursts, a 10,000-recording schedule, and baselines.
+
+    .venv/bin/python bench/run.py [--quick] [--skip SECTION ...]
+
+Runs the real daemon (`python -m scheduler run`) as a subprocess against the fake LVB provider
+(bench/fake_server.py, its own process) on 127.0.0.1, then the same workloads through a
+one-curl-per-call loop and a naive APScheduler + requests script. Prints a table, PASS/MISS per
+target, and writes bench/results/latest.json. docs/benchmarks.md explains every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import runners, scale, workloads
+from bench.common import BENCH, Fake, summary_ms
+
+RESULTS = BENCH / "results"
+SECTIONS = ("precision", "burst", "scale")
+Result = dict[str, Any]
+
+
+def machine() -> Result:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem.splitlines()[1].split()[1] if mem else "?",
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def cron_granularity(make: Any) -> Result:
+    """What cron adds by itself: it starts jobs only at whole minutes, so a call planned at
+    HH:MM:SS.mmm goes out at the next minute at best (plus the job's own start-up)."""
+    shots = make(datetime.now(UTC)).shots
+    waits = [(60 - (s.at.timestamp() % 60)) % 60 for s in shots]
+    return summary_ms(waits)
+
+
+def precision(fake: Fake, baselines: dict[str, bool]) -> Result:
+    make = workloads.precision
+    out: Result = {"workload": "200 one-off real-time recordings at random ms over 60 s"}
+    print("precision: recsched …", flush=True)
+    out["recsched"] = runners.recsched(fake, make, lead_s=5)
+    if baselines["curl"]:
+        print("precision: curl per call …", flush=True)
+        out["curl"] = runners.baseline(fake, make, "baseline_curl.py", lead_s=2)
+    if baselines["apscheduler"]:
+        print("precision: APScheduler + requests …", flush=True)
+        out["apscheduler"] = runners.baseline(fake, make, "baseline_apscheduler.py", lead_s=3)
+    out["cron_granularity"] = cron_granularity(make)
+    return out
+
+
+def burst(fake: Fake, sizes: list[int], baselines: dict[str, bool]) -> Result:
+    out: Result = {}
+    for n in sizes:
+
+        def make(t0: datetime, n: int = n) -> workloads.Workload:
+            return workloads.burst(t0, n)
+
+        lead = 5 + n / 1000
+        row: Result = {}
+        print(f"burst {n}: recsched, no limit …", flush=True)
+        row["recsched"] = runners.recsched(fake, make, lead_s=lead)
+        if n <= 1000:
+            print(f"burst {n}: recsched, rate 20/s …", flush=True)
+            row["recsched_rate20"] = runners.recsched(
+                fake, make, lead_s=lead, rate="20/s", wait_s=n / 20 + 30
+            )
+            row["recsched_rate20"]["expected_spread_s"] = round((n - 20) / 20, 1)
+        else:
+            row["recsched_rate20"] = {
+                "skipped": f"would take ~{n / 20:.0f} s (N/20); the 1,000 run shows the limiter"
+            }
+        if n == 1000:
+            if baselines["curl"]:
+                print(f"burst {n}: curl per call …", flush=True)
+                row["curl"] = runners.baseline(fake, make, "baseline_curl.py", lead_s=3)
+            if baselines["apscheduler"]:
+                print(f"burst {n}: APScheduler + requests …", flush=True)
+                row["apscheduler"] = runners.baseline(
+                    fake, make, "baseline_apscheduler.py", lead_s=4
+                )
+        out[str(n)] = row
+    return out
+
+
+def ratio(base: float, ours: float) -> float:
+    return (
+        round(base / ours, 1)
+        if ours and not math.isnan(base) and not math.isnan(ours)
+        else math.nan
+    )
+
+
+def targets(r: Result) -> list[Result]:
+    """(name, value, limit, pass) for every target of issue 7 that this run measured."""
+    rows: list[Result] = []
+
+    def add(name: str, value: float, limit: float, ok: bool | None = None) -> None:
+        passed = (value <= limit) if ok is None else ok
+        rows.append(
+            {
+                "target": name,
+                "value": value,
+                "limit": limit,
+                "pass": bool(passed) and not math.isnan(value),
+            }
+        )
+
+    if "precision" in r:
+        add("precision p99 lateness (ms) <= 20", r["precision"]["recsched"]["p99_ms"], 20)
+    b = r.get("burst", {}).get("1000")
+    if b:
+        ours = b["recsched"]
+        add("burst 1000: last call after the instant (s) <= 1", ours["last_arrival_s"], 1)
+        add("burst 1000: all calls arrived, none rejected", ours["missing"] + ours["rejected"], 0)
+        if "apscheduler" in b:
+            x = ratio(b["apscheduler"]["p99_ms"], ours["p99_ms"])
+            add("burst 1000: p99 >= 5x better than APScheduler+requests (x)", x, 5, x >= 5)
+    s = r.get("scale")
+    if s:
+        add("10k recordings: check (s) <= 2", s["cli"]["check_s"], 2)
+        d = s["daemon"]
+        add("10k recordings: start to ready (s) <= 5", d["ready_s"], 5)
+        add("10k recordings: RSS after ready (MB) <= 150", d["rss_ready_mb"], 150)
+        add("10k recordings: RSS growth after 10k calls (MB) <= 10", d["rss_growth_mb"], 10)
+        for kind in ("reload_with_open_chunks", "reload_idle"):
+            rl = d[kind]
+            add(
+                f"10k recordings: {kind.replace('_', ' ')} (s) <= 1, zero re-fired",
+                rl["reload_s"],
+                1,
+                rl["reload_s"] <= 1
+                and rl["refired"] == 0
+                and rl["changed"] + rl["added"] + rl["removed"] <= 8,
+            )
+    return rows
+
+
+def table(r: Result) -> str:
+    lines = []
+
+    def row(label: str, x: Result | None, extra: str = "") -> None:
+        if not x or "p50_ms" not in x:
+            return
+        lines.append(
+            f"  {label:<34} {x['p50_ms']:>9.1f} {x['p99_ms']:>9.1f} {x['max_ms']:>9.1f}"
+            f" {x.get('last_arrival_s', math.nan):>8.3f} "
+            f"{x['missing'] + x['rejected']:>6}  {extra}"
+        )
+
+    head = f"  {'':<34} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'last s':>8} {'errors':>6}"
+    if "precision" in r:
+        p = r["precision"]
+        lines += ["PRECISION: " + p["workload"] + " (lateness at the fake)", head]
+        row("recsched", p["recsched"])
+        for name in ("curl", "apscheduler"):
+            if name in p:
+                row(
+                    f"baseline {name}",
+                    p[name],
+                    f"recsched p99 {ratio(p[name]['p99_ms'], p['recsched']['p99_ms'])}x better",
+                )
+        g = p["cron_granularity"]
+        lines.append(
+            f"  cron's minute granularity alone: p50 {g['p50_ms'] / 1000:.1f} s, "
+            f"p99 {g['p99_ms'] / 1000:.1f} s, max {g['max_ms'] / 1000:.1f} s"
+        )
+    for n, b in r.get("burst", {}).items():
+        lines += [f"BURST {n}: {n} calls due at the same second", head]
+        row("recsched, no limit", b["recsched"])
+        rate = b.get("recsched_rate20", {})
+        if "skipped" in rate:
+            lines.append(f"  recsched, rate 20/s: skipped ({rate['skipped']})")
+        else:
+            row("recsched, rate 20/s", rate, f"expected spread ~{rate.get('expected_spread_s')} s")
+        for name in ("curl", "apscheduler"):
+            if name in b:
+                row(
+                    f"baseline {name}",
+                    b[name],
+                    f"recsched p99 {ratio(b[name]['p99_ms'], b['recsched']['p99_ms'])}x better"
+                    f"; own report {b[name].get('own_report')}",
+                )
+    if "scale" in r:
+        c, d = r["scale"]["cli"], r["scale"]["daemon"]
+        lines += [
+            f"SCALE: {c['recordings']} recordings ({c['planned_calls_48h']} calls in 48 h, "
+            f"{c['file_bytes'] / 1e6:.1f} MB of YAML)",
+            f"  check {c['check_s']} s, plan --hours 48 {c['plan_s']} s (median of "
+            f"{len(c['check_runs_s'])})",
+            f"  daemon: ready {d['ready_s']} s, RSS ready {d['rss_ready_mb']} MB, after "
+            f"{d['calls_fired_expected']} calls {d['rss_after_calls_mb']} MB "
+            f"(+{d['rss_growth_mb']}), after reloads {d['rss_after_reloads_mb']} MB",
+        ]
+        f = d["firing"]
+        lines.append(
+            f"  {d['calls_fired_expected']} calls fired: lateness p50 {f['p50_ms']} ms,"
+            f" p99 {f['p99_ms']} ms, max {f['max_ms']} ms, errors "
+            f"{f['missing'] + f['rejected']}, duplicates {f['duplicates']}"
+        )
+        for kind in ("reload_with_open_chunks", "reload_idle"):
+            rl = d[kind]
+            lines.append(
+                f"  {kind.replace('_', ' ')}: {rl['reload_s']} s, added {rl['added']} "
+                f"removed {rl['removed']} changed {rl['changed']} unchanged "
+                f"{rl['unchanged']}, re-fired {rl['refired']}"
+            )
+    lines.append("TARGETS")
+    for t in r["targets"]:
+        lines.append(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['value']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="bursts of 100 and 1,000 only")
+    parser.add_argument("--skip", nargs="*", choices=SECTIONS, default=[])
+    args = parser.parse_args()
+    baselines = {
+        "curl": shutil.which("curl") is not None,
+        "apscheduler": importlib.util.find_spec("requests") is not None,
+    }
+    if not baselines["apscheduler"]:
+        print(
+            f"requests is missing, so the APScheduler baseline is skipped; install it with:\n"
+            f"  {sys.executable} -m pip install requests",
+            file=sys.stderr,
+        )
+    if not baselines["curl"]:
+        print(
+            "curl is missing, so the curl baseline is skipped (apt-get install curl)",
+            file=sys.stderr,
+        )
+    started = time.time()
+    result: Result = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "baselines": baselines,
+    }
+    fake = Fake()
+    try:
+        result["fake_capacity_rps"] = round(fake.capacity(2000))
+        print(f"fake provider: {result['fake_capacity_rps']} requests/s (2,000 at once)")
+        if "precision" not in args.skip:
+            result["precision"] = precision(fake, baselines)
+        if "burst" not in args.skip:
+            sizes = [100, 1000] if args.quick else [100, 1000, 5000]
+            result["burst"] = burst(fake, sizes, baselines)
+        if "scale" not in args.skip:
+            print("scale: check / plan …", flush=True)
+            result["scale"] = {"cli": scale.cli_times(fake, runs=3)}
+            print("scale: daemon …", flush=True)
+            result["scale"]["daemon"] = scale.daemon_run(fake)
+    finally:
+        fake.stop()
+    result["targets"] = targets(result)
+    result["duration_s"] = round(time.time() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str))
+    print()
+    print(table(result))
+    print(f"\n{result['duration_s']} s; results in {RESULTS / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,8 @@ tasks of at most one day, each created `lead` before its start.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -16,11 +17,21 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.calls import Call
-from scheduler.config import CST, REALTIME_MAX_CHUNK, SCHEDULED_MAX_CHUNK, Config, Recording
+from scheduler.config import (
+    CST,
+    REALTIME_MAX_CHUNK,
+    SCHEDULED_MAX_CHUNK,
+    Config,
+    LvbProvider,
+    Recording,
+)
 from scheduler.cron import cron_trigger
 from scheduler.providers import lvb
 
 Window = tuple[datetime, datetime]
+#: More than any day's length and any zone's offset change: a day this far from a range has no
+#: time in it.
+_FAR = timedelta(days=2)
 
 
 def chunk_window(
@@ -46,82 +57,217 @@ def chunk_window(
     return pieces
 
 
+@dataclass
+class _Memo:
+    """What planning one recording computed last time, kept for the next plan: re-planning
+    (every `replan_every`, on each reload) asks again for nearly the same range, and cron fire
+    times and Call objects are most of a plan's cost. Keyed by the recording, its provider and
+    the zone, all compared by value, so an edited recording is planned afresh."""
+
+    begin: datetime | None = None  # cron starts were computed for [begin, until)
+    until: datetime | None = None
+    starts: list[datetime] = field(default_factory=list)
+    nexts: list[datetime | None] | None = None  # each trigger's first time at/after `until`
+    #: (window start, its fold) -> the window's chunks. The fold is part of the key because
+    #: datetimes in one zone compare equal across a DST fold (PEP 495) though they are an hour
+    #: apart.
+    calls: dict[tuple[datetime, int], list[Call]] = field(default_factory=dict)
+
+
+_MemoKey = tuple[Recording, LvbProvider | None, ZoneInfo]
+_memos: dict[_MemoKey, _Memo] = {}  # filled by the plan being made
+_previous_memos: dict[_MemoKey, _Memo] = {}  # from the plan before; dropped at its end
+_MAX_MEMOS = 200_000  # only windows()/recording_calls() called outside plan() could pass it
+
+
+def _memo(rec: Recording, provider: LvbProvider | None, tz: ZoneInfo) -> _Memo:
+    key = (rec, provider, tz)
+    memo = _memos.get(key)
+    if memo is None:
+        memo = _previous_memos.pop(key, None) or _Memo()
+        if len(_memos) >= _MAX_MEMOS:
+            _memos.clear()
+        _memos[key] = memo
+    return memo
+
+
 def windows(rec: Recording, tz: ZoneInfo, since: datetime, until: datetime) -> list[Window]:
     """The recording's windows that are still open at `since` and start before `until`."""
     if rec.start is not None:
-        candidates: list[datetime] = [rec.start]
+        candidates: list[datetime] = [rec.start.astimezone(UTC)]
     else:
-        candidates = sorted(set(_cron_starts(rec, tz, since - rec.duration, until)))
+        candidates = _cron_window_starts(rec, tz, since - rec.duration, until)
     return [(s, s + rec.duration) for s in candidates if s + rec.duration > since and s < until]
 
 
+def _cron_window_starts(
+    rec: Recording, tz: ZoneInfo, begin: datetime, until: datetime, memo: _Memo | None = None
+) -> list[datetime]:
+    """sorted(set(_cron_starts(rec, tz, begin, until))), reusing the starts computed for an
+    earlier range that `begin` falls in: only what lies past that range's end is computed, and
+    not even that when the trigger's next time after it is known to be past `until`.
+
+    Exact because every start is a whole second (cron has no seconds field) and a trigger's
+    first time at or after `begin` is its first at or after `begin` rounded up to the second:
+    the starts in [begin, until) are the earlier ones at or after `begin` plus those from the
+    earlier range's end on. Only taken when `begin` and `until` are not in `tz` itself, so that
+    every comparison with a start (which is in `tz`) is between instants, not wall times."""
+    # Instants from here on: window arithmetic (start + duration) on a zone's wall time would
+    # stretch or shrink a window that crosses a DST change.
+    begin, until = begin.astimezone(UTC), until.astimezone(UTC)
+    memo = memo or _memo(rec, None, tz)
+    b0, u0 = memo.begin, memo.until
+    instants = begin.tzinfo is not tz and until.tzinfo is not tz
+    if instants and b0 is not None and u0 is not None and b0 <= begin <= u0:
+        kept = [s for s in memo.starts if begin <= s]
+        if until > u0:
+            nexts = memo.nexts
+            if rec.extra_dates or nexts is None or any(t is not None and t < until for t in nexts):
+                nexts = []
+                kept = sorted(set(kept).union(_cron_starts(rec, tz, u0, until, nexts)))
+            # else: no trigger fires in [u0, until); each one's next time is still its next
+            memo.until, memo.nexts = until, nexts
+        memo.begin, memo.starts = begin, kept
+        return [s for s in kept if s < until]
+    nexts = []
+    starts = sorted(set(_cron_starts(rec, tz, begin, until, nexts)))
+    if instants:
+        memo.begin, memo.until, memo.starts, memo.nexts = begin, until, starts, nexts
+    else:
+        memo.begin, memo.until, memo.starts, memo.nexts = None, None, [], None
+    return starts
+
+
 def _cron_starts(
-    rec: Recording, tz: ZoneInfo, begin: datetime, until: datetime
+    rec: Recording,
+    tz: ZoneInfo,
+    begin: datetime,
+    until: datetime,
+    nexts: list[datetime | None] | None = None,
 ) -> Iterator[datetime]:
     assert rec.cron is not None
-    for start in _fire_times(cron_trigger(rec.cron, tz), begin, until):
+    for start in _fire_times(cron_trigger(rec.cron, tz), begin, until, nexts):
         day = start.astimezone(tz).date()
-        if day in rec.skip_dates:
+        if day in rec.skip_dates or _repeated(start):
             continue
         if (rec.from_date and day < rec.from_date) or (rec.until_date and day > rec.until_date):
             continue
-        yield start
+        yield start.astimezone(UTC)
     if not rec.extra_dates:
         return
     minute, hour = rec.cron.split()[:2]
     times_of_day = CronTrigger(minute=minute, hour=hour, timezone=tz)
     for day in sorted(rec.extra_dates):
         midnight = datetime.combine(day, time(0), tzinfo=tz)
+        if midnight - _FAR > until or midnight + _FAR < begin:
+            continue  # no time of this day can be in [begin, until): spare the trigger
         for start in _fire_times(times_of_day, midnight, midnight + timedelta(days=1)):
             if begin <= start < until and start.astimezone(tz).date() == day:
-                yield start
+                if not _repeated(start):
+                    yield start.astimezone(UTC)
 
 
-def _fire_times(trigger: BaseTrigger, begin: datetime, until: datetime) -> Iterator[datetime]:
+def _repeated(start: datetime) -> bool:
+    """True for the second occurrence of a wall time the fall-back DST change repeats (01:30
+    twice in New York on the first Sunday of November). Cron runs such a time once; a second
+    window would be a second, paid recording of the same show."""
+    return start.fold == 1 and start.replace(fold=0).utcoffset() != start.utcoffset()
+
+
+def _fire_times(
+    trigger: BaseTrigger,
+    begin: datetime,
+    until: datetime,
+    nexts: list[datetime | None] | None = None,
+) -> Iterator[datetime]:
     """The trigger's fire times in [begin, until); in order, except that an OrTrigger's come
-    member by member (callers only use the set)."""
+    member by member (callers only use the set). Once exhausted, appends to `nexts` the first
+    time at or after `until` (None: none ever), one per member of an OrTrigger."""
     if isinstance(trigger, OrTrigger):
         # Stepping an OrTrigger yields the union of its members' times, but recomputes every
         # member's next time at each step: walk each member once instead.
         for member in trigger.triggers:
-            yield from _fire_times(member, begin, until)
+            yield from _fire_times(member, begin, until, nexts)
         return
     moment: datetime | None = trigger.get_next_fire_time(None, begin)
     while moment is not None and moment < until:
         yield moment
-        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+        # Step from the instant, not the wall time: in the hour a fall-back change repeats,
+        # APScheduler 3 answers a wall-time step with the same time forever.
+        moment = trigger.get_next_fire_time(
+            moment, moment.astimezone(UTC) + timedelta(microseconds=1)
+        )
+    if nexts is not None:
+        nexts.append(moment)
 
 
 def recording_calls(config: Config, rec: Recording, now: datetime, until: datetime) -> list[Call]:
     provider = config.providers[rec.provider]
-    calls: list[Call] = []
+    memo = _memo(rec, provider, config.timezone)
     lead = rec.lead if rec.mode == "scheduled" else timedelta(0)
+    since, end_of_range = now, until + lead
+    if rec.start is not None:
+        found = [rec.start.astimezone(UTC)]
+    else:
+        found = _cron_window_starts(rec, config.timezone, now - rec.duration, end_of_range, memo)
+    calls: list[Call] = []
+    reused: dict[tuple[datetime, int], list[Call]] = {}
+    for window_start in found:
+        window_end = window_start + rec.duration
+        if not (window_end > since and window_start < end_of_range):
+            continue  # the same test as windows()
+        key = (window_start, window_start.fold)
+        chunks = memo.calls.get(key)
+        if chunks is None:
+            chunks = _window_calls(provider, rec, window_start, window_end, lead)
+        reused[key] = chunks
+        calls.extend(c for c in chunks if not (c.deadline <= now or c.start - lead >= until))
+    memo.calls = reused
+    return calls
+
+
+#: Parameters that are the same in many calls (appid, interface, channel, formats) are kept
+#: once: a large plan holds tens of thousands of calls of eight parameters each.
+_SHARED_PARAMS: dict[tuple[str, str], tuple[str, str]] = {}
+_PER_CALL_PARAMS = frozenset({"Param.s.start_time", "Param.s.end_time"})
+
+
+def _shared(params: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    if len(_SHARED_PARAMS) > 100_000:
+        _SHARED_PARAMS.clear()
+    return tuple(p if p[0] in _PER_CALL_PARAMS else _SHARED_PARAMS.setdefault(p, p) for p in params)
+
+
+def _window_calls(
+    provider: LvbProvider,
+    rec: Recording,
+    window_start: datetime,
+    window_end: datetime,
+    lead: timedelta,
+) -> list[Call]:
+    """Every chunk's call of one window (which of them are due is decided by the caller)."""
     limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
     target = lvb.target(provider, rec.channel_id)
-    for window_start, window_end in windows(rec, config.timezone, now, until + lead):
-        pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
-        stamp = window_start.astimezone(CST).isoformat()
-        for index, (start, end) in enumerate(pieces, 1):
-            if end <= now or start - lead >= until:
-                continue
-            calls.append(
-                Call(
-                    key=f"{rec.name}/{stamp}/{index}/{lvb.START}",
-                    at=start - lead,
-                    start=start,
-                    deadline=end,
-                    recording=rec.name,
-                    provider=provider.name,
-                    action=lvb.START,
-                    target=target,
-                    params=lvb.start_params(provider, rec, start, end),
-                    chunk=index,
-                    chunks=len(pieces),
-                    window_start=window_start,
-                    window_end=window_end,
-                )
-            )
-    return calls
+    pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
+    stamp = window_start.astimezone(CST).isoformat()
+    return [
+        Call(
+            key=f"{rec.name}/{stamp}/{index}/{lvb.START}",
+            at=start - lead,
+            start=start,
+            deadline=end,
+            recording=rec.name,
+            provider=provider.name,
+            action=lvb.START,
+            target=target,
+            params=_shared(lvb.start_params(provider, rec, start, end)),
+            chunk=index,
+            chunks=len(pieces),
+            window_start=window_start,
+            window_end=window_end,
+        )
+        for index, (start, end) in enumerate(pieces, 1)
+    ]
 
 
 def plan(config: Config, now: datetime, horizon: timedelta | None = None) -> list[Call]:
@@ -130,8 +276,13 @@ def plan(config: Config, now: datetime, horizon: timedelta | None = None) -> lis
     A call whose instant has passed but whose chunk is still open is included (it is sent late,
     with its original end_time); one whose chunk is over is not.
     """
+    global _memos, _previous_memos
     if now.tzinfo is None:
         raise ValueError("plan() needs an aware `now`")
     until = now + (config.daemon.horizon if horizon is None else horizon)
-    calls = [c for rec in config.recordings for c in recording_calls(config, rec, now, until)]
+    _previous_memos, _memos = _memos, {}
+    try:
+        calls = [c for rec in config.recordings for c in recording_calls(config, rec, now, until)]
+    finally:
+        _previous_memos = {}  # recordings this plan did not ask about: removed or changed
     return sorted(calls, key=lambda c: (c.at, c.key))

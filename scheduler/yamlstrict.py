@@ -62,6 +62,7 @@ def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
     if _FastLoader is None or _PYTHON_ONLY.search(text):
         return None
     loader = _FastLoader(text)
+    _free_as_converted(loader, text)
     try:
         return loader.get_single_node(), loader
     except yaml.YAMLError:
@@ -92,6 +93,7 @@ def _load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
             return value, marks, problems
         # problems quote the source text, which only the pure-Python marks carry
     loader = _StrictLoader(text)
+    _free_as_converted(loader, text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -115,6 +117,13 @@ def _to_value(
         return None, marks, problems
     value = _convert(node, (), loader, marks, problems, filename)
     return value, marks, problems
+
+
+def _free_as_converted(loader: Any, text: str) -> None:
+    """A list item's nodes can be dropped once converted (a large schedule's node tree and its
+    value then do not take memory at the same time), unless an alias may point into them: no
+    `&anchor`, no alias."""
+    loader.free_converted = "&" not in text
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -158,10 +167,13 @@ def _convert(
             marks[child] = (line, col)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _convert(item, (*path, index), loader, marks, problems, filename)
-            for index, item in enumerate(node.value)
-        ]
+        items: list[Any] = node.value
+        result_items = []
+        for index, item in enumerate(items):
+            result_items.append(_convert(item, (*path, index), loader, marks, problems, filename))
+            if loader.free_converted:
+                items[index] = None  # the value is built: let the item's nodes go now
+        return result_items
     if node.tag == _STR and isinstance(node, yaml.ScalarNode):
         return node.value  # what construct_object returns for text, without its bookkeeping
     try:

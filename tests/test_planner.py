@@ -179,3 +179,24 @@ def test_scheduled_tail_merges_up_to_the_one_day_limit() -> None:
     calls = plan(config, datetime(2026, 11, 30, tzinfo=CST), timedelta(days=3))
     # 12h + 12h + 1h: the 1 h tail is under min_chunk and 12h + 1h fits in a day, so it merges
     assert [(c.deadline - c.start) / timedelta(hours=1) for c in calls] == [12, 13]
+
+
+def test_dst_changes_neither_hang_nor_double_nor_stretch_a_window() -> None:
+    """A New York daily 01:30 show, 60 minutes: on 2026-11-01 01:30 happens twice (the clock
+    falls back at 02:00) and on 2026-03-08 02:00-03:00 does not exist. Cron records the
+    repeated time once; every window lasts exactly its duration in real time."""
+    config = _config(
+        "  - {name: night, channel_id: c, cron: '30 1 * * *', duration: 60m, chunk: 30m}",
+        timezone="America/New_York",
+    )
+    autumn = plan(config, datetime(2026, 10, 31, 12, tzinfo=UTC), timedelta(days=2))
+    windows = sorted({(c.window_start, c.window_end) for c in autumn})
+    assert [s.astimezone(UTC).isoformat() for s, _ in windows] == [
+        "2026-11-01T05:30:00+00:00",  # 01:30 EDT; not again at 01:30 EST
+        "2026-11-02T06:30:00+00:00",
+    ]
+    assert {e - s for s, e in windows} == {timedelta(hours=1)}
+    spring = plan(config, datetime(2026, 3, 7, 12, tzinfo=UTC), timedelta(days=2))
+    spans = [(c.start, c.deadline) for c in spring]
+    assert all(e - s == timedelta(minutes=30) for s, e in spans)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans[:2]))

@@ -158,7 +158,7 @@ def targets(r: Result) -> list[Result]:
                 1,
                 rl["reload_s"] <= 1
                 and rl["refired"] == 0
-                and rl["changed"] + rl["added"] + rl["removed"] <= 8,
+                and 1 <= rl["changed"] + rl["added"] + rl["removed"] <= 8,
             )
     return rows
 

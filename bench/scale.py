@@ -60,7 +60,7 @@ def _reload(daemon: Daemon, config: Path, text: str, nth: int) -> Result:
     }
 
 
-def daemon_run(fake: Fake, *, firing: int = 500, chunks: int = 20, chunk_s: int = 3) -> Result:
+def daemon_run(fake: Fake, *, firing: int = 1000, chunks: int = 10, chunk_s: int = 10) -> Result:
     """Start the daemon on 10,000 recordings; `firing` of them make firing * chunks calls at
     the fake over chunks * chunk_s seconds. Reload twice once they are done: with the last
     chunks still open (nothing may be sent again) and idle."""
@@ -90,7 +90,7 @@ def daemon_run(fake: Fake, *, firing: int = 500, chunks: int = 20, chunk_s: int 
         result["rss_growth_mb"] = round(result["rss_after_calls_mb"] - result["rss_ready_mb"], 1)
         before = fake.count()
         open_reload = _reload(daemon, config, change_one(text), 0)
-        time.sleep(4.0)  # past the end of every chunk that was open at the reload
+        time.sleep(3.0)  # anything re-sent by the reload would be on its way by now
         open_reload["refired"] = fake.count() - before
         idle_reload = _reload(daemon, config, text, 1)
         time.sleep(1.0)

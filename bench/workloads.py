@@ -93,6 +93,9 @@ def _scale_cron(i: int, rng: random.Random, now: datetime, scheduled: bool) -> s
     minute, hour = _cron(rng, now)
     expr = rng.choice(CRON_SHAPES).format(m=minute, h=hour)
     lines = [f"  - name: c{i:05d}", f"    channel_id: bench_c{i:05d}", f'    cron: "{expr}"']
+    if i == 0:  # the one the reload test edits: daily, one 30-minute chunk, 2 calls in 48 h
+        lines[2] = f'    cron: "{minute} {hour} * * *"'
+        return "\n".join([*lines, "    duration: 30m"]) + "\n"
     if scheduled:
         lines += [
             "    mode: scheduled",
@@ -131,9 +134,9 @@ def scale(
     t0: datetime,
     *,
     recordings: int = 10_000,
-    firing: int = 500,
-    chunks: int = 20,
-    chunk_s: int = 3,
+    firing: int = 1000,
+    chunks: int = 10,
+    chunk_s: int = 10,
     seed: int = 11,
 ) -> Workload:
     """`recordings` recordings: 40 % cron real-time, 20 % cron scheduled, the rest one-off
@@ -168,7 +171,8 @@ def scale(
 
 
 def change_one(text: str) -> str:
-    """The same schedule with one cron recording's channel changed (a reload test)."""
-    old = "    channel_id: bench_c00007\n"
+    """The same schedule with one recording's channel changed (the reload test): its 2 armed
+    calls change, nothing else."""
+    old = "    channel_id: bench_c00000\n"
     assert old in text
-    return text.replace(old, "    channel_id: bench_c00007_moved\n", 1)
+    return text.replace(old, "    channel_id: bench_c00000_moved\n", 1)

@@ -162,9 +162,9 @@ def _cron_starts(
         if midnight - _FAR > until or midnight + _FAR < begin:
             continue  # no time of this day can be in [begin, until): spare the trigger
         for start in _fire_times(times_of_day, midnight, midnight + timedelta(days=1)):
-            if begin <= start < until and start.astimezone(tz).date() == day:
-                if not _repeated(start):
-                    yield start.astimezone(UTC)
+            on_day = start.astimezone(tz).date() == day
+            if begin <= start < until and on_day and not _repeated(start):
+                yield start.astimezone(UTC)
 
 
 def _repeated(start: datetime) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,13 +25,18 @@ class Call:
     chunks: int  # how many chunks the window has
     window_start: datetime
     window_end: datetime
+    #: Web calls: the request's Data as JSON text, with "{task_id}" / "{token}" placeholders
+    #: filled when it is sent (`params` is empty then).
+    data: str = ""
+    #: Web calls other than Start: the key of the Start whose TaskID this call acts on.
+    needs: str = ""
 
     def param(self, name: str) -> str:
         return dict(self.params).get(name, "")
 
     def to_json(self) -> dict[str, Any]:
         """The `recsched plan --json` contract: keep these keys stable."""
-        return {
+        shown: dict[str, Any] = {
             "at": self.at.astimezone(CST).isoformat(),
             "recording": self.recording,
             "provider": self.provider,
@@ -38,3 +44,8 @@ class Call:
             "key": self.key,
             "params": dict(self.params),
         }
+        if self.data:
+            shown["params"] = {"Action": self.action, "Data": json.loads(self.data)}
+        if self.needs:
+            shown["task_of"] = self.needs  # whose TaskID fills "{task_id}"
+        return shown

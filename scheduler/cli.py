@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timedelta
 
 from scheduler import __version__, daemon, logs
+from scheduler.calls import Call
 from scheduler.config import CST, load_config
 from scheduler.dispatch import wall_clock
 from scheduler.durations import format_duration
@@ -175,22 +176,29 @@ def _plan(args: argparse.Namespace) -> int:
     print(
         f"{len(calls)} call(s) from {now.astimezone(CST):%Y-%m-%d %H:%M:%S} CST for {args.hours:g}h"
     )
-    header = ("AT (CST)", "RECORDING", "ACTION", "CHANNEL", "START → END (CST)", "CHUNK")
-    rows = [header] + [
-        (
-            f"{c.at.astimezone(CST):%Y-%m-%d %H:%M:%S}",
-            c.recording,
-            c.action,
-            c.param("Param.s.channel_id"),
-            f"{c.param('Param.s.start_time')} → {c.param('Param.s.end_time')[11:]}",
-            f"{c.chunk}/{c.chunks}",
-        )
-        for c in calls
-    ]
+    header = ("AT (CST)", "RECORDING", "ACTION", "CHANNEL/PAGE", "START → END (CST)", "CHUNK")
+    rows = [header] + [_plan_row(c) for c in calls]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return EXIT_OK
+
+
+def _plan_row(c: Call) -> tuple[str, ...]:
+    at = f"{c.at.astimezone(CST):%Y-%m-%d %H:%M:%S}"
+    if not c.data:  # LVB
+        span = f"{c.param('Param.s.start_time')} → {c.param('Param.s.end_time')[11:]}"
+        return (
+            at,
+            c.recording,
+            c.action,
+            c.param("Param.s.channel_id"),
+            span,
+            f"{c.chunk}/{c.chunks}",
+        )
+    page = json.loads(c.data).get("RecordURL") or f"task {c.chunk}"
+    span = f"{at} → {c.deadline.astimezone(CST):%H:%M:%S}" if c.action == "Start" else ""
+    return (at, c.recording, c.action, page, span, f"{c.chunk}/{c.chunks}")
 
 
 def _status(args: argparse.Namespace) -> int:

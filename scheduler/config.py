@@ -19,6 +19,13 @@ from zoneinfo import ZoneInfo
 
 from scheduler import secrets
 from scheduler.config_reader import Reader
+from scheduler.config_web import (
+    WEB_RECORDING_KEYS,
+    WebOptions,
+    WebProvider,
+    web_options,
+    web_provider,
+)
 from scheduler.errors import ConfigError, Problem
 from scheduler.limits import parse_rate
 from scheduler.secrets import Secret
@@ -35,7 +42,7 @@ DUPLICATE_WINDOW = timedelta(seconds=3)
 #: Allowed Param.s.file_format values per Param.s.record_type. [C]
 FORMATS = {"video": ("flv", "hls", "mp4"), "audio": ("aac", "flv", "hls", "mp4")}
 DEFAULT_LVB_ENDPOINT = "http://fcgi.video.qcloud.com/common_access"
-PROVIDER_TYPES = ("lvb",)
+PROVIDER_TYPES = ("lvb", "web")
 _NAME = re.compile(r"[a-z0-9_-]+")
 
 
@@ -56,6 +63,12 @@ class LvbProvider:
     concurrency: int = 100  # requests in flight to this provider at most
     rate: float | None = None  # requests per second at most (token bucket); None = no limit
     type: str = "lvb"
+
+    def secret_values(self) -> list[str]:
+        return [self.key.reveal()] if self.key is not None else []
+
+
+Provider = LvbProvider | WebProvider
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class Recording:
     path: str | None = None
     domain: str | None = None
     line: int = 0
+    web: WebOptions | None = None  # set for recordings of a `type: web` provider
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,9 @@ class DaemonSettings:
 @dataclass(frozen=True)
 class HttpSettings:
     listen: str | None = None  # "HOST:PORT" for /healthz and /metrics; None = no HTTP server
+    #: How the web function reaches `listen` from the internet (https://rec.example.com): the
+    #: base of the CallbackURL recsched passes with `callback: true`.
+    public_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,7 @@ class Config:
     file: str
     config_hash: str
     timezone: ZoneInfo
-    providers: Mapping[str, LvbProvider]
+    providers: Mapping[str, Provider]
     recordings: tuple[Recording, ...]
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     state: StateSettings = field(default_factory=lambda: StateSettings(url="sqlite://"))
@@ -191,10 +208,10 @@ def parse_config(
     except (ValueError, KeyError, OSError):
         r.error(("timezone",), f"unknown time zone {tz_name!r} (e.g. Asia/Shanghai)")
     providers = _providers(r, top, env, resolve_secrets)
-    recordings = _recordings(r, top, timezone, providers)
+    http = _http(r, top)
+    recordings = _recordings(r, top, timezone, providers, http)
     daemon = _daemon(r, top)
     state = _state(r, top, env)
-    http = _http(r, top)
     r.finish(top, (), "timezone providers recordings daemon state http")
     if r.problems:
         raise ConfigError(r.problems)
@@ -211,10 +228,19 @@ def parse_config(
     )
 
 
+def _timeout_error(timeout: timedelta) -> str | None:
+    if timeout <= DUPLICATE_WINDOW:
+        return (
+            "must be longer than 3s: the provider may create a duplicate task "
+            "when a call is retried within 3 seconds"
+        )
+    return None
+
+
 def _providers(
     r: Reader, top: dict[str, object], env: Mapping[str, str], resolve: bool
-) -> dict[str, LvbProvider]:
-    result: dict[str, LvbProvider] = {}
+) -> dict[str, Provider]:
+    result: dict[str, Provider] = {}
     section = r.mapping(("providers",), top.get("providers"), required=True)
     for name, raw in section.items():
         p = ("providers", name)
@@ -222,18 +248,25 @@ def _providers(
         kind = r.choice(
             m, p, "type", PROVIDER_TYPES, default=name if name in PROVIDER_TYPES else None
         )
+        if kind == "web":
+            result[name] = web_provider(
+                r,
+                m,
+                p,
+                name,
+                lambda key, m=m, p=p: _secret(r, m, p, key, env, resolve),  # type: ignore[misc]
+                _timeout_error,
+            )
+            continue
         endpoint = r.text(m, p, "endpoint") or DEFAULT_LVB_ENDPOINT
         if not re.match(r"https?://[^/\s]+", endpoint):
             r.error((*p, "endpoint"), f"{endpoint!r} is not an http:// or https:// URL")
         appid = r.integer(m, p, "appid", minimum=1, required=True)
         key = _secret(r, m, p, "key", env, resolve)
         timeout = r.duration(m, p, "timeout", default=timedelta(seconds=10))
-        if timeout <= DUPLICATE_WINDOW:
-            r.error(
-                (*p, "timeout"),
-                "must be longer than 3s: the provider may create a duplicate task "
-                "when a call is retried within 3 seconds",
-            )
+        problem = _timeout_error(timeout)
+        if problem:
+            r.error((*p, "timeout"), problem)
         sign_ttl = r.duration(m, p, "sign_ttl", default=timedelta(seconds=60))
         if not timedelta(seconds=10) <= sign_ttl <= timedelta(days=1):
             r.error((*p, "sign_ttl"), "must be between 10s and 1d (t = now + sign_ttl)")
@@ -346,6 +379,9 @@ def _http(r: Reader, top: dict[str, object]) -> HttpSettings:
     p: tuple[str | int, ...] = ("http",)
     m = r.mapping(p, top.get("http", {}))
     listen = r.text(m, p, "listen")
+    public_url = r.text(m, p, "public_url")
+    if public_url is not None and not re.match(r"https?://[^/\s]+(/\S*)?$", public_url):
+        r.error((*p, "public_url"), f"{public_url!r} is not an http:// or https:// URL")
     if listen is not None:
         from scheduler.http_api import parse_listen  # http_api imports logs, which imports us
 
@@ -353,17 +389,21 @@ def _http(r: Reader, top: dict[str, object]) -> HttpSettings:
             parse_listen(listen)
         except ValueError as exc:
             r.error((*p, "listen"), str(exc))
-    r.finish(m, p, "listen")
-    return HttpSettings(listen=listen)
+    r.finish(m, p, "listen public_url")
+    return HttpSettings(listen=listen, public_url=public_url.rstrip("/") if public_url else None)
 
 
 def _recordings(
-    r: Reader, top: dict[str, object], tz: ZoneInfo, providers: Mapping[str, LvbProvider]
+    r: Reader,
+    top: dict[str, object],
+    tz: ZoneInfo,
+    providers: Mapping[str, Provider],
+    http: HttpSettings,
 ) -> list[Recording]:
     result: list[Recording] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(r.sequence(("recordings",), top.get("recordings"), required=True)):
-        rec = _recording(r, ("recordings", index), raw, tz, providers)
+        rec = _recording(r, ("recordings", index), raw, tz, providers, http)
         if rec is None:
             continue
         if rec.name in seen:
@@ -381,7 +421,8 @@ def _recording(
     p: tuple[str | int, ...],
     raw: object,
     tz: ZoneInfo,
-    providers: Mapping[str, LvbProvider],
+    providers: Mapping[str, Provider],
+    http: HttpSettings,
 ) -> Recording | None:
     m = r.mapping(p, raw)
     if not m:
@@ -394,6 +435,8 @@ def _recording(
     if provider and provider not in providers:
         known = ", ".join(providers) or "none defined"
         r.error((*p, "provider"), f"unknown provider {provider!r} (providers: {known})")
+    if provider and provider in providers and providers[provider].type == "web":
+        return _web_recording(r, p, m, name or "", provider, tz, http)
     channel = m.get("channel_id")
     channel_id = (
         str(channel)
@@ -428,16 +471,7 @@ def _recording(
             (*p, "file_format"),
             f"{file_format} cannot be used with record_type {record_type} (allowed: {allowed})",
         )
-    dates = {k: r.days(m, p, k) for k in ("skip_dates", "extra_dates")}
-    bounds = {k: r.day(m, p, k) for k in ("from", "until")}
-    for both in sorted(set(dates["skip_dates"]) & set(dates["extra_dates"])):
-        r.warn((*p, "extra_dates"), f"{both} is in skip_dates too; extra_dates wins")
-    if cron is None:
-        for k in ("skip_dates", "extra_dates", "from", "until"):
-            if k in m:
-                r.error((*p, k), "applies to recurring (cron) recordings only")
-    if bounds["from"] and bounds["until"] and bounds["until"] < bounds["from"]:
-        r.error((*p, "until"), "is before 'from'")
+    dates, bounds = _calendar(r, m, p, cron)
     enabled = r.boolean(m, p, "enabled", default=True)
     r.finish(
         m,
@@ -467,6 +501,65 @@ def _recording(
         path=r.text(m, p, "path", default=None),
         domain=r.text(m, p, "domain", default=None),
         line=r.line(p),
+    )
+
+
+def _calendar(
+    r: Reader, m: dict[str, object], p: tuple[str | int, ...], cron: str | None
+) -> tuple[dict[str, list[date]], dict[str, date | None]]:
+    """skip_dates / extra_dates and from / until of a cron recording."""
+    dates = {k: r.days(m, p, k) for k in ("skip_dates", "extra_dates")}
+    bounds = {k: r.day(m, p, k) for k in ("from", "until")}
+    for both in sorted(set(dates["skip_dates"]) & set(dates["extra_dates"])):
+        r.warn((*p, "extra_dates"), f"{both} is in skip_dates too; extra_dates wins")
+    if cron is None:
+        for k in ("skip_dates", "extra_dates", "from", "until"):
+            if k in m:
+                r.error((*p, k), "applies to recurring (cron) recordings only")
+    if bounds["from"] and bounds["until"] and bounds["until"] < bounds["from"]:
+        r.error((*p, "until"), "is before 'from'")
+    return dates, bounds
+
+
+def _web_recording(
+    r: Reader,
+    p: tuple[str | int, ...],
+    m: dict[str, object],
+    name: str,
+    provider: str,
+    tz: ZoneInfo,
+    http: HttpSettings,
+) -> Recording | None:
+    """A recording of a web page (a `type: web` provider): no channel, chunk or mode."""
+    cron, start, duration = _window_shape(r, m, p, tz)
+    dates, bounds = _calendar(r, m, p, cron)
+    missing = [k for k in ("listen", "public_url") if getattr(http, k) is None]
+    callbacks = f"needs http.{' and http.'.join(missing)}" if missing else None
+    web = web_options(r, m, p, duration, callbacks)
+    enabled = r.boolean(m, p, "enabled", default=True)
+    r.finish(
+        m,
+        p,
+        "name provider cron start end duration skip_dates extra_dates from until enabled "
+        + WEB_RECORDING_KEYS,
+    )
+    if not enabled or duration is None:
+        return None
+    return Recording(
+        name=name,
+        provider=provider,
+        channel_id="",
+        mode="realtime",
+        duration=duration,
+        chunk=web.max_duration,
+        cron=cron,
+        start=start,
+        skip_dates=frozenset(dates["skip_dates"]),
+        extra_dates=frozenset(dates["extra_dates"]),
+        from_date=bounds["from"],
+        until_date=bounds["until"],
+        line=r.line(p),
+        web=web,
     )
 
 

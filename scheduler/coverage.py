@@ -13,6 +13,7 @@ log = get_logger("recsched.window")
 #: A real-time task records from the moment its call lands, so each chunk loses its call's
 #: latency (milliseconds). Uncovered time up to this much per chunk is not a problem.
 TOLERANCE_PER_CHUNK_S = 1.0
+TASK_ACTIONS = frozenset({"Live_Tape_Start", "Start"})
 
 
 def coverage(entries: list[Entry], window_start: datetime, window_end: datetime) -> dict[str, Any]:
@@ -21,6 +22,9 @@ def coverage(entries: list[Entry], window_start: datetime, window_end: datetime)
     A real-time task records from the moment the call lands, so a late chunk covers from its
     send time; a suppressed call's span is covered by the call it duplicated.
     """
+    # The calls that create tasks; a web window's Pause/Resume/Refresh/Stop/Describe have
+    # their own outcome lines and record nothing themselves.
+    entries = [e for e in entries if e.action in TASK_ACTIONS]
     count = {state: sum(e.state == state for e in entries) for state in State}
     spans = sorted(
         (max(e.span_start, e.sent_at or e.span_start), e.span_end)

@@ -16,6 +16,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from scheduler import web_plan
 from scheduler.calls import Call
 from scheduler.config import (
     CST,
@@ -23,8 +24,10 @@ from scheduler.config import (
     SCHEDULED_MAX_CHUNK,
     Config,
     LvbProvider,
+    Provider,
     Recording,
 )
+from scheduler.config_web import WebProvider
 from scheduler.cron import cron_trigger
 from scheduler.providers import lvb
 
@@ -74,13 +77,13 @@ class _Memo:
     calls: dict[tuple[datetime, int], list[Call]] = field(default_factory=dict)
 
 
-_MemoKey = tuple[Recording, LvbProvider | None, ZoneInfo]
+_MemoKey = tuple[Recording, Provider | None, ZoneInfo]
 _memos: dict[_MemoKey, _Memo] = {}  # filled by the plan being made
 _previous_memos: dict[_MemoKey, _Memo] = {}  # from the plan before; dropped at its end
 _MAX_MEMOS = 200_000  # only windows()/recording_calls() called outside plan() could pass it
 
 
-def _memo(rec: Recording, provider: LvbProvider | None, tz: ZoneInfo) -> _Memo:
+def _memo(rec: Recording, provider: Provider | None, tz: ZoneInfo) -> _Memo:
     key = (rec, provider, tz)
     memo = _memos.get(key)
     if memo is None:
@@ -219,7 +222,10 @@ def recording_calls(config: Config, rec: Recording, now: datetime, until: dateti
         key = (window_start, window_start.fold)
         chunks = memo.calls.get(key)
         if chunks is None:
-            chunks = _window_calls(provider, rec, window_start, window_end, lead)
+            if isinstance(provider, WebProvider):
+                chunks = web_plan.window_calls(provider, rec, window_start, window_end)
+            else:
+                chunks = _window_calls(provider, rec, window_start, window_end, lead)
         reused[key] = chunks
         calls.extend(c for c in chunks if not (c.deadline <= now or c.start - lead >= until))
     memo.calls = reused

@@ -242,7 +242,7 @@ def test_plan_table(
     assert err == ""
     lines = out.splitlines()
     assert lines[0] == "3 call(s) from 2026-11-30 19:59:50 CST for 3h"
-    header = ["AT", "(CST)", "RECORDING", "ACTION", "CHANNEL", "START", "→", "END", "(CST)"]
+    header = ["AT", "(CST)", "RECORDING", "ACTION", "CHANNEL/PAGE", "START", "→", "END", "(CST)"]
     assert lines[1].split() == [*header, "CHUNK"]
     assert [line.split()[1] for line in lines[2:]] == ["20:00:00", "20:30:00", "21:00:00"]
     assert "2026-11-30 20:00:00 → 20:30:00" in lines[2]

@@ -87,7 +87,8 @@ providers:
     algorithm: hmac-sha256
   lvb: {appid: 1234, key: "${LVB_KEY}"}
 recordings:
-  - {name: page, provider: guangzhou-web, url: "https://a.example.com/", start: 2026-12-01 10:00, duration: 1h}
+  - {name: page, provider: guangzhou-web, url: "https://a.example.com/",
+     start: 2026-12-01 10:00, duration: 1h}
   - {name: stream, provider: lvb, channel_id: c, start: 2026-12-01 10:00, duration: 1h}
 """
     config = parse_config(text, "r.yaml", env={**ENV, "LVB_KEY": "k"})

@@ -28,15 +28,18 @@ from typing import Any
 
 from scheduler.calls import Call
 from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant
-from scheduler.config import CST, DUPLICATE_WINDOW, Config
+from scheduler.config import CST, DUPLICATE_WINDOW, Config, Provider
+from scheduler.config_web import WebProvider
 from scheduler.errors import ProviderError, TransientError
 from scheduler.ledger import Entry, Ledger, State
 from scheduler.limits import Limiter
 from scheduler.logs import get_logger, register_secret
 from scheduler.metrics import Metrics
 from scheduler.providers import lvb
+from scheduler.providers import web as web_api
 from scheduler.store import StoreError
 from scheduler.transport import Transport
+from scheduler.web_client import Found, WebClient
 
 log = get_logger("recsched.call")
 #: `sent_at` is recorded just before the durable `sent` write, and the request leaves when that
@@ -66,6 +69,15 @@ def _cst(moment: datetime) -> str:
 
 
 def call_fields(call: Call) -> dict[str, Any]:
+    if call.data:  # a web call: a task of a window
+        return {
+            "recording": call.recording,
+            "provider": call.provider,
+            "action": call.action,
+            "task": f"{call.chunk}/{call.chunks}",
+            "scheduled_at": call.at.astimezone(CST).isoformat(),
+            "call_key": call.key,
+        }
     return {
         "recording": call.recording,
         "provider": call.provider,
@@ -76,6 +88,10 @@ def call_fields(call: Call) -> dict[str, Any]:
         "end_time": call.param("Param.s.end_time"),
         "call_key": call.key,
     }
+
+
+def _web_start(call: Call, provider: Provider) -> bool:
+    return isinstance(provider, WebProvider) and call.action == web_api.START
 
 
 class Dispatcher:
@@ -99,18 +115,27 @@ class Dispatcher:
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         self._in_flight: set[str] = set()
         self._limiters: dict[str, Limiter] = {}
+        self.web = WebClient(config, transport, ledger, clock, self._slot)
         self.use(config)
+
+    def _slot(self, provider: str) -> Any:
+        return self._limiters[provider].slot()
+
+    def stop_polling(self) -> None:
+        """The daemon is stopping: Describe polls end now and resume after the restart."""
+        self.web.closing.set()
 
     def use(self, config: Config) -> None:
         """Send later calls with `config`'s providers (a reload); calls in flight keep theirs."""
         self.config = config
+        self.web.config = config
         self._limiters = {
             name: self._limiters.get(name) or Limiter(p.concurrency, p.rate)
             for name, p in config.providers.items()
         }
         for provider in config.providers.values():
-            if provider.key is not None:
-                register_secret(provider.key.reveal())
+            for secret in provider.secret_values():
+                register_secret(secret)
 
     def _reserve_target(self, call: Call) -> str | None:
         """Mark `call.target` as hit now; return the key of a call that hit it < 3 s ago for
@@ -233,8 +258,21 @@ class Dispatcher:
             # lost the claim (a peer, or the target's 3 s window): the next round says which
         if self.dry_run:
             await self.ledger.update(call.key, State.OK, self.clock(), detail="dry run")
-            log.info("call.dry_run", **fields, params=dict(call.params))
+            log.info("call.dry_run", **fields, params=call.to_json()["params"])
             return State.OK
+        if call.needs:  # a web call acting on the task its Start created
+            task_id = await self.web.task_id(call)
+            if isinstance(task_id, ProviderError):
+                await self.ledger.update(
+                    call.key, State.FAILED, self.clock(), detail=task_id.message
+                )
+                log.warning("call.skipped", **fields, reason=task_id.message)
+                return self._outcome(call, State.FAILED)
+            if call.action == web_api.DESCRIBE:
+                state, detail = await self.web.poll(call, task_id)
+                if state != State.CLAIMED:
+                    await self.ledger.update(call.key, state, self.clock(), detail=detail)
+                return self._outcome(call, state)
         return await self._send(call, fields, attempt=0, uncertain=False)
 
     async def _wait_for_peer(
@@ -258,6 +296,15 @@ class Dispatcher:
         provider = self.config.providers[call.provider]
         sent_at = entry.sent_at or entry.updated_at or self.clock()
         facts = {"attempt": entry.attempts, "sent_at": _cst(sent_at)}
+        if isinstance(provider, WebProvider):
+            if call.action != web_api.START:  # Pause/Resume/Refresh/Stop: safe to repeat
+                log.info("call.recovered", **fields, **facts, reason="sent, never answered")
+                return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
+            found = await self.web.find(call, sent_at)
+            settled = await self._settle_unknown_start(call, fields, facts, found)
+            if settled is not None:
+                return settled
+            return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
         if not provider.resend_after_crash or entry.attempts >= provider.max_attempts:
             await self.ledger.update(
                 call.key,
@@ -292,18 +339,72 @@ class Dispatcher:
         )
         return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
 
+    async def _settle_unknown_start(
+        self, call: Call, fields: dict[str, Any], facts: dict[str, Any], found: Found
+    ) -> State | None:
+        """After a web Start with no answer: adopt the task List found, or give up when it
+        could not look; None means none was found (or cannot be looked for): start again."""
+        if found.task_id:
+            await self.ledger.update(
+                call.key,
+                State.OK,
+                self.clock(),
+                task_id=found.task_id,
+                uncertain=bool(found.others),  # more than one candidate: a duplicate may exist
+                detail="adopted through List",
+            )
+            log.warning(
+                "call.uncertain",
+                **fields,
+                **facts,
+                resent=False,
+                adopted_task_id=found.task_id,
+                other_candidates=list(found.others),
+                message="Start was not answered; List shows the task it created: adopted",
+            )
+            return self._outcome(call, State.OK)
+        provider = self.config.providers[call.provider]
+        if not found.checked and isinstance(provider, WebProvider) and provider.list_tasks:
+            await self.ledger.update(
+                call.key, State.UNCERTAIN, self.clock(), uncertain=True, detail=found.message
+            )
+            log.error(
+                "call.uncertain",
+                **fields,
+                **facts,
+                resent=False,
+                message=f"Start was not answered and {found.message}: not started again "
+                "(that could make a second recorder); check the function's console",
+            )
+            return self._outcome(call, State.UNCERTAIN)
+        log.warning(
+            "call.uncertain",
+            **fields,
+            **facts,
+            resent=True,
+            checked=found.checked,
+            message=f"Start was not answered; {found.message}: starting it again",
+        )
+        return None
+
     async def _attempt(
         self, call: Call, fields: dict[str, Any], attempt: int, uncertain: bool
     ) -> tuple[dict[str, Any], float, str | ProviderError]:
         """One request, made once the provider's limiter lets it go (so `sent_at` is the real
         send time). Returns (timing fields, monotonic start, task id or the error)."""
         provider = self.config.providers[call.provider]
-        assert provider.key is not None, "run() loads the config with secrets resolved"
         sent_at = self.clock()
         started = self.monotonic()
         self._last_hit[call.target] = (started, call)
-        t = lvb.expiry(sent_at, provider.sign_ttl)
-        url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
+        if isinstance(provider, WebProvider):
+            task_id = await self.web.task_id(call) if call.needs else ""
+            if isinstance(task_id, ProviderError):
+                return {"attempt": attempt}, started, task_id
+            body = self.web.body(call, task_id)
+        else:
+            assert provider.key is not None, "run() loads the config with secrets resolved"
+            t = lvb.expiry(sent_at, provider.sign_ttl)
+            url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
         # durably `sent` before the request exists: a crash from here on is uncertain. In a
         # shared ledger this is also the fence: it fails if a peer has taken the call over.
         if not await self.ledger.mark_sent(
@@ -323,6 +424,9 @@ class Dispatcher:
         if attempt == 1:
             self.metrics.call_lateness(call.provider, (sent_at - call.at).total_seconds())
         try:
+            if isinstance(provider, WebProvider):
+                answer = await self.web.send(provider, call.action, body)
+                return timing, started, str(answer.get("TaskID") or task_id)
             response = await self.transport.get(url, timeout=provider.timeout.total_seconds())
             self._check_clock(call, response.date)
             return timing, started, lvb.parse_response(response.status, response.body)
@@ -334,11 +438,13 @@ class Dispatcher:
     ) -> State:
         provider = self.config.providers[call.provider]
         spacing = provider.retry_spacing.total_seconds()
+        first_sent: datetime | None = None
         while True:
             attempt += 1
             async with self._limiters[call.provider].slot():
                 timing, started, result = await self._attempt(call, fields, attempt, uncertain)
             latency = self._since(started)
+            first_sent = first_sent or self.clock() - timedelta(milliseconds=latency)
             if isinstance(result, LeaseLost):
                 log.error("call.lease_lost", **fields, **timing, message=result.message)
                 return State.CLAIMED
@@ -361,7 +467,14 @@ class Dispatcher:
                     message=result.message,
                 )
                 return self._outcome(call, State.FAILED)
-            if result.outcome_unknown:
+            if result.outcome_unknown and _web_start(call, provider):
+                uncertain = True
+                found = await self.web.find(call, first_sent)
+                facts = {**timing, "latency_ms": latency, "error": result.message}
+                settled = await self._settle_unknown_start(call, fields, facts, found)
+                if settled is not None:
+                    return settled
+            elif result.outcome_unknown and not isinstance(provider, WebProvider):
                 uncertain = True
                 log.warning(
                     "call.uncertain",

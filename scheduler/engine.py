@@ -230,6 +230,7 @@ class Engine:
         """Take no new calls, let in-flight ones finish for up to `timeout` seconds, then
         cancel the rest. Returns how many had to be cancelled."""
         self._accepting = False
+        self.dispatcher.stop_polling()
         if self._heartbeat_task:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -68,8 +68,12 @@ class Service:
         added = self.engine.schedule(plan(self.config, now), now)
         if self.config.http.listen:
             self.http = HttpApi(self.metrics, self.health, refresh=self.refresh)
+            paths = ["/healthz", "/metrics"]
+            if any(p.type == "web" for p in self.config.providers.values()):
+                self.http.add_routes(self.dispatcher.web.routes())
+                paths.append("/callbacks/web/…")
             bound = await self.http.start(self.config.http.listen)
-            log.info("http.listening", listen=bound, paths=["/healthz", "/metrics"])
+            log.info("http.listening", listen=bound, paths=paths)
         self.ready = True
         self.refresh()
         log.info(

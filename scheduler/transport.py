@@ -53,6 +53,32 @@ class Transport:
         except aiohttp.ClientError as exc:
             raise OutcomeUnknown(f"connection dropped ({type(exc).__name__})") from None
 
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        timeout: float,  # noqa: ASYNC109
+    ) -> Response:
+        """POST the exact `body` bytes with `headers` (already signed); errors as for get()."""
+        try:
+            async with self._client().post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
+            ) as response:
+                text = await response.text(errors="replace")
+                return Response(response.status, text, response.headers.get("Date"))
+        except aiohttp.ClientConnectorError as exc:
+            raise TransientError(f"cannot connect to {exc.host}:{exc.port}") from None
+        except TimeoutError:
+            raise OutcomeUnknown(f"no answer within {timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise OutcomeUnknown(f"connection dropped ({type(exc).__name__})") from None
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -14,13 +14,18 @@ import pytest
 
 from scheduler import logs
 from scheduler.fake_lvb import FakeLvb
+from scheduler.fake_web import FakeWeb
 from tests.output_sink import SESSION_OUTPUT, Sink
 
 APPID = 1234
 #: The secret every test uses. Every log line of the whole run is checked for it at the end.
 LVB_KEY = "test-lvb-key-0f3a9c"
+#: The web function's app secret in every test; a callback token is a secret too.
+WEB_APP_KEY = "APIDtestappkey"
+WEB_APP_SECRET = "test-web-secret-7d21b4"
 _LEAKS = re.compile(
-    rf"{re.escape(LVB_KEY)}|(?i:\bsign=[0-9a-f]{{32}})|(?i:\"sign\": \"[0-9a-f]{{32}}\")"
+    rf"{re.escape(LVB_KEY)}|{re.escape(WEB_APP_SECRET)}|(?i:\bsign=[0-9a-f]{{32}})"
+    r"|(?i:\"sign\": \"[0-9a-f]{32}\")|signature=|/callbacks/web/[^/\s\"]*\.[0-9a-f]{32}"
 )
 
 
@@ -48,6 +53,25 @@ async def fake_lvb() -> AsyncIterator[FakeLvb]:
         yield fake
     finally:
         await fake.stop()
+
+
+@pytest.fixture
+async def fake_web() -> AsyncIterator[FakeWeb]:
+    """The web function on loopback, its status machine quick (50 ms a state)."""
+    fake = FakeWeb(WEB_APP_KEY, WEB_APP_SECRET, step=0.05, callback_interval=0.05)
+    await fake.start("127.0.0.1", 0)
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+def web_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {"WEB_APP_KEY": WEB_APP_KEY, "WEB_APP_SECRET": WEB_APP_SECRET}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
 
 
 @pytest.fixture

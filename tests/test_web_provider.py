@@ -1,0 +1,108 @@
+"""The web function's answers, read without I/O: error classes, lenient results, tokens."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scheduler.errors import OutcomeUnknown, PermanentError, TransientError
+from scheduler.providers import web
+
+
+def _answer(**fields: object) -> str:
+    return json.dumps(fields)
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "text", "error"),
+    [
+        ("Start", 401, '{"message": "HMAC signature does not match"}', PermanentError),
+        ("Start", 200, _answer(ErrorCode="InvalidParam", ErrorMessage="x"), PermanentError),
+        ("Resume", 200, _answer(ErrorCode="InvalidStatus", ErrorMessage="x"), PermanentError),
+        ("Start", 429, '{"message": "API rate limit exceeded"}', TransientError),
+        ("Start", 500, "oops", TransientError),
+        ("Start", 200, _answer(ErrorCode="InternalError", ErrorMessage="x"), TransientError),
+        ("Start", 504, '{"message": "Gateway Time-out"}', OutcomeUnknown),
+        ("Start", 502, "Bad Gateway", OutcomeUnknown),
+        ("Start", 200, "<html>", OutcomeUnknown),
+        ("Start", 404, "There is no api match uri", PermanentError),
+    ],
+)
+def test_errors_are_classified(action: str, status: int, text: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as info:
+        web.parse_response(action, status, text)
+    assert type(info.value) is error
+    if status == 401:
+        assert "HMAC signature does not match" in str(info.value)  # the gateway's own words
+
+
+def test_stop_on_a_task_that_is_no_longer_running_is_a_success() -> None:
+    answer = web.parse_response("Stop", 200, _answer(ErrorCode="InvalidStatus"))
+    assert answer["ErrorCode"] == "InvalidStatus"
+    assert web.parse_response("Start", 200, _answer(TaskID="t-1"))["TaskID"] == "t-1"
+
+
+def test_results_are_read_leniently() -> None:
+    full = web.parse_task(
+        {
+            "TaskID": "t",
+            "Status": "finished",
+            "Result": {
+                "Videos": [
+                    {"Filename": "a.mp4", "FileSize": 169780, "FileDuration": "9", "FileId": 55},
+                    {"Filename": "b.mp4"},  # falsy fields are dropped by the service
+                    "junk",
+                ]
+            },
+        }
+    )
+    assert full.done and full.error_code == ""
+    assert [(v.filename, v.size, v.duration_s, v.file_id) for v in full.videos] == [
+        ("a.mp4", 169780, 9.0, "55"),
+        ("b.mp4", None, None, ""),
+    ]
+    failed = web.parse_task(
+        {"TaskID": "t", "Status": "callback", "Result": {"ErrorCode": "InternalErr"}}
+    )
+    assert failed.done and failed.error_code == "InternalErr" and failed.videos == ()
+    assert not web.parse_task({"TaskID": "t", "Status": "transcode"}).done
+    assert not web.parse_task({}).done
+
+
+def test_a_callback_token_names_its_start_and_cannot_be_forged() -> None:
+    key = "physics-class/2026-11-30T09:00:00+08:00/1/Start"
+    token = web.callback_token("app-secret", "web", key)
+    parts = web.token_parts(token)
+    assert parts is not None and parts[:2] == ("web", key)
+    assert web.token_valid("app-secret", *parts)
+    assert not web.token_valid("other-secret", *parts)
+    other = web.callback_token("app-secret", "web", key.replace("/1/", "/2/"))
+    assert other != token
+    assert web.token_parts("not-a-token") is None
+    assert "app-secret" not in token
+
+
+def test_list_finds_the_page_s_task_and_skips_ones_already_owned() -> None:
+    answer = {
+        "Total": 3,
+        "Tasks": [
+            {"TaskID": "new", "Param": {"RecordURL": "https://a/"}},
+            {"TaskID": "other-page", "Param": {"RecordURL": "https://b/"}},
+            {"TaskID": "older", "Param": {"RecordURL": "https://a/"}},
+            {"TaskID": "no-param"},
+        ],
+    }
+    assert web.find_started(answer, "https://a/", set()) == ["new", "older"]
+    assert web.find_started(answer, "https://a/", {"new"}) == ["older"]
+
+
+def test_the_body_is_the_planned_data_with_its_placeholders_filled() -> None:
+    data = json.dumps({"RecordURL": "https://a/", "CallbackURL": web.CALLBACK_URL})
+    sent = json.loads(web.body("Start", data, callback_url="https://rec/callbacks/web/x"))
+    assert sent == {
+        "Action": "Start",
+        "Data": {"RecordURL": "https://a/", "CallbackURL": "https://rec/callbacks/web/x"},
+    }
+    stop = json.loads(web.body("Stop", json.dumps({"TaskID": web.TASK_ID}), task_id="t-9"))
+    assert stop == {"Action": "Stop", "Data": {"TaskID": "t-9"}}

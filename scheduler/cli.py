@@ -130,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
         default="LVB_KEY",
         help="environment variable holding the API key to verify (default LVB_KEY)",
     )
+    fake.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the web-page recording function instead (POST /release/record), "
+        "verifying API Gateway app auth with $WEB_APP_KEY and $WEB_APP_SECRET",
+    )
     return parser
 
 
@@ -237,12 +243,30 @@ def _fake(args: argparse.Namespace) -> int:
     from scheduler.fake_lvb import serve_forever
 
     logs.configure()
+    if args.web:
+        return _fake_web(args)
     key = os.environ.get(args.key_env)
     if not key:
         print(f"recsched: set ${args.key_env} to the key the fake should verify", file=sys.stderr)
         return EXIT_CONFIG
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(args.host, args.port, args.appid, key))
+    return EXIT_OK
+
+
+def _fake_web(args: argparse.Namespace) -> int:
+    from scheduler.fake_web import serve_forever
+
+    app_key, app_secret = os.environ.get("WEB_APP_KEY"), os.environ.get("WEB_APP_SECRET")
+    if not app_key or not app_secret:
+        print("recsched: set $WEB_APP_KEY and $WEB_APP_SECRET to verify", file=sys.stderr)
+        return EXIT_CONFIG
+
+    def ready(url: str) -> None:
+        print(f"fake web-page recording function at {url}", file=sys.stderr)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(app_key, app_secret, args.host, args.port, ready=ready))
     return EXIT_OK
 
 

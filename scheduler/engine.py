@@ -47,6 +47,11 @@ class Diff:
     kept_live: list[Call]
 
 
+#: Web calls that end a started task or report its result: a reload that drops the recording
+#: keeps them, or the recorder would run (paid) until its MaxDurationLimit.
+FINISHES_A_TASK = frozenset({"Stop", "Describe"})
+
+
 def _window_id(call: Call) -> str:
     return f"window:{call.recording}/{call.window_start.astimezone(CST).isoformat()}"
 
@@ -137,6 +142,8 @@ class Engine:
         for key, armed in list(self._armed.items()):
             if wanted.get(key) == armed:
                 continue
+            if key not in wanted and armed.action in FINISHES_A_TASK and armed.needs in self._fired:
+                continue  # its task is recording (and billed): still stop it, still report it
             self._scheduler.remove_job(key)
             del self._armed[key], self._known[key]
             if key in wanted:

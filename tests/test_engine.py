@@ -12,6 +12,7 @@ from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.engine import Engine
 from scheduler.fake_lvb import FakeLvb
+from scheduler.fake_web import FakeWeb
 from scheduler.ledger import MemoryLedger
 from scheduler.planner import plan
 from scheduler.transport import Transport
@@ -80,3 +81,37 @@ async def test_rolling_horizon_takes_on_later_windows(
         await engine.stop(1)
         await transport.close()
     assert fake_lvb.received == []
+
+
+@pytest.mark.usefixtures("web_env")
+async def test_a_reload_that_drops_a_live_web_recording_still_stops_its_task(
+    fake_web: FakeWeb, write_config: Callable[[str], Path]
+) -> None:
+    start = (datetime.now(UTC) - timedelta(seconds=1)).astimezone(CST).replace(microsecond=0)
+    head = (
+        f"providers:\n  web: {{endpoint: '{fake_web.url}', app_key: '${{WEB_APP_KEY}}',"
+        " app_secret: '${WEB_APP_SECRET}'}\nrecordings:\n"
+    )
+    when = f"{start:%Y-%m-%d %H:%M:%S}"
+    lesson = f"  - {{name: lesson, url: 'https://a/', start: '{when}', duration: 4s}}\n"
+    other = "  - {name: other, url: 'https://b/', start: '2030-01-01 10:00', duration: 1h}\n"
+    config = load_config(write_config(head + lesson))
+    transport = Transport()
+    engine = Engine(Dispatcher(config, transport, MemoryLedger()))
+    engine.start()
+    try:
+        now = datetime.now(UTC)
+        engine.schedule(plan(config, now), now)
+        await fake_web.wait_for(lambda: len(fake_web.tasks) == 1, timeout=10)
+        edited = load_config(write_config(head + other))  # the live lesson is deleted
+        now = datetime.now(UTC)
+        diff = engine.apply(plan(edited, now), now)
+        assert [c.action for c in diff.kept_live] == ["Start"]
+        (task_id,) = fake_web.tasks
+        await fake_web.wait_for_status(task_id, "canceled", timeout=10)  # Stop still came
+    finally:
+        await engine.stop(5)
+        await transport.close()
+    (stop,) = [r for r in fake_web.received if r.action == "Stop"]
+    assert stop.data == {"TaskID": task_id}
+    assert stop.at - start.timestamp() >= 4.0  # at the window's end, not cut short

@@ -271,7 +271,9 @@ class Dispatcher:
             if call.action == web_api.DESCRIBE:
                 state, detail = await self.web.poll(call, task_id)
                 if state != State.CLAIMED:
-                    await self.ledger.update(call.key, state, self.clock(), detail=detail)
+                    await self.ledger.update(
+                        call.key, state, self.clock(), task_id=task_id, detail=detail
+                    )
                 return self._outcome(call, state)
         return await self._send(call, fields, attempt=0, uncertain=False)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from scheduler.calls import Call
 from scheduler.config import CST, Config
+from scheduler.coverage import TASK_ACTIONS
 from scheduler.ledger import PROBLEMS, Entry
 from scheduler.lock import LOCK_NAME, holder_pid
 from scheduler.planner import plan
@@ -30,6 +31,7 @@ def _when(moment: datetime | None) -> str | None:
 def _entry(e: Entry) -> dict[str, Any]:
     return {
         "recording": e.recording,
+        "action": e.action,
         "chunk": f"{e.chunk}/{e.chunks}",
         "state": str(e.state),
         "span_start": _when(e.span_start),
@@ -53,7 +55,8 @@ async def collect(config: Config, now: datetime, last: int) -> dict[str, Any]:
             pid = holder_pid(sqlite_path(config.state.url).parent / LOCK_NAME)
         peers = await store.instances()
         seen = await store.get_meta("last_seen")
-        active = await store.active(now)
+        # what records: task-creating calls (not a web task's Stop or Describe)
+        active = [e for e in await store.active(now) if e.action in TASK_ACTIONS]
         problems = await store.recent(last, states=PROBLEMS)  # however old, up to `last`
         recent = list({e.key: e for e in [*problems, *await store.recent(last)]}.values())
         upcoming: list[Call] = []
@@ -137,7 +140,8 @@ def render(data: dict[str, Any], as_json: bool) -> str:
         detail = f"  {e['detail']}" if e["detail"] else ""
         by = f"  by {e['owner']}" if e["owner"] else ""
         lines.append(
-            f"  {e['state'].upper():<10} {e['span_start']}  {e['recording']} {e['chunk']}  "
+            f"  {e['state'].upper():<10} {e['span_start']}  {e['recording']} {e['chunk']} "
+            f"{e['action']}  "
             f"attempts {e['attempts']}  task {e['task_id'] or '-'}{by}{detail}{flag}"
         )
     if not data["last_outcomes"]:

@@ -8,6 +8,7 @@ the URL, which carries the signature.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -40,18 +41,7 @@ class Transport:
 
     async def get(self, url: str, *, timeout: float) -> Response:  # noqa: ASYNC109
         """GET `url` (already signed and encoded); raise TransientError/OutcomeUnknown on I/O."""
-        try:
-            async with self._client().get(
-                url, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
-            ) as response:
-                body = await response.text(errors="replace")
-                return Response(response.status, body, response.headers.get("Date"))
-        except aiohttp.ClientConnectorError as exc:
-            raise TransientError(f"cannot connect to {exc.host}:{exc.port}") from None
-        except TimeoutError:
-            raise OutcomeUnknown(f"no answer within {timeout:g}s") from None
-        except aiohttp.ClientError as exc:
-            raise OutcomeUnknown(f"connection dropped ({type(exc).__name__})") from None
+        return await self._request("GET", url, timeout=timeout)
 
     async def post(
         self,
@@ -62,13 +52,16 @@ class Transport:
         timeout: float,  # noqa: ASYNC109
     ) -> Response:
         """POST the exact `body` bytes with `headers` (already signed); errors as for get()."""
+        return await self._request("POST", url, timeout=timeout, data=body, headers=headers)
+
+    async def _request(self, method: str, url: str, *, timeout: float, **extra: Any) -> Response:  # noqa: ASYNC109
         try:
-            async with self._client().post(
+            async with self._client().request(
+                method,
                 url,
-                data=body,
-                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
+                **extra,
             ) as response:
                 text = await response.text(errors="replace")
                 return Response(response.status, text, response.headers.get("Date"))

@@ -144,6 +144,63 @@ async def test_write_upserts_whole_rows_exactly(tmp_path: Path) -> None:
         await store.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return _url(tmp_path)
+    return str(request.getfixturevalue("pg_url"))
+
+
+async def test_a_batch_inserts_only_new_claims_and_upserts_whole_rows(any_url: str) -> None:
+    """One `write` with many claims and rows (a burst's group commit): exactly the claims whose
+    key was free are inserted and reported, existing rows are left alone by a claim, every row
+    is written whole, and the shared-mode lease column is not touched by an upsert."""
+    store = await Store.open(any_url)
+    try:
+        calls = _calls(seconds=60) + _calls(name="sport", seconds=60)
+        held = [Entry.claimed(c, T0, owner="peer") for c in calls[:3]]
+        assert await store.claim_leased(held[0], 30, 3) == (True, None)  # has a lease
+        assert await store.write([], {}, held[1:]) == {e.key for e in held[1:]}
+        fresh = [Entry.claimed(c, T0) for c in calls[3:]]
+        again = [Entry.claimed(c, T0 + timedelta(seconds=1)) for c in calls[:3]]
+        inserted = await store.write([], {}, [*again, *fresh])
+        assert inserted == {e.key for e in fresh}
+        for entry in held[1:]:  # a refused claim did not overwrite the row
+            assert await store.get(entry.key) == entry
+        assert await store.count() == len(calls)
+
+        sent_at = T0 + timedelta(microseconds=250001)
+        done = [
+            replace(
+                e,
+                state=State.OK,
+                attempts=1,
+                task_id=str(int(TASK_ID) + i),
+                sent_at=sent_at,
+                uncertain=i % 2 == 0,
+                updated_at=T0 + timedelta(seconds=2),
+            )
+            for i, e in enumerate([held[0], *fresh])
+        ]
+        new_call = _calls(name="late", seconds=10)[0]
+        brand_new = replace(Entry.claimed(new_call, T0), state=State.SENT, sent_at=sent_at)
+        assert await store.write([*done, brand_new], {"last_seen": "2.5"}) == set()
+        for entry in [*done, brand_new]:
+            assert await store.get(entry.key) == entry
+        assert await store.get_meta("last_seen") == "2.5"
+        async with store.engine.connect() as conn:
+            lease = (
+                await conn.execute(
+                    store_module.select(store_module.calls.c.lease_until).where(
+                        store_module.calls.c.key == held[0].key
+                    )
+                )
+            ).scalar_one()
+        assert lease is not None  # the upsert left the lease to leases.py
+    finally:
+        await store.close()
+
+
 async def test_times_from_any_zone_round_trip_as_the_same_instant(tmp_path: Path) -> None:
     store = await _open(tmp_path)
     zones = [UTC, CST, ZoneInfo("America/New_York"), ZoneInfo("Europe/London")]

@@ -25,7 +25,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from scheduler.calls import Call
 from scheduler.config import CST
-from scheduler.coverage import log_window_closed
+from scheduler.coverage import TASK_ACTIONS, log_window_closed
 from scheduler.dispatch import Dispatcher
 from scheduler.logs import get_logger
 
@@ -50,6 +50,12 @@ class Diff:
 #: Web calls that end a started task or report its result: a reload that drops the recording
 #: keeps them, or the recorder would run (paid) until its MaxDurationLimit.
 FINISHES_A_TASK = frozenset({"Stop", "Describe"})
+
+
+def _records(call: Call, now: datetime) -> bool:
+    """The task this call created is recording at `now` (a web task's Pause, Stop or Describe
+    creates none)."""
+    return call.action in TASK_ACTIONS and call.start <= now < call.deadline
 
 
 def _window_id(call: Call) -> str:
@@ -156,9 +162,7 @@ class Engine:
             self._scheduler.remove_job(window)
             del self._windows[window]
         added = self.schedule(calls, now) - changed
-        live = [
-            c for c in self._fired.values() if c.key not in wanted and c.start <= now < c.deadline
-        ]
+        live = [c for c in self._fired.values() if c.key not in wanted and _records(c, now)]
         return Diff(added, removed, changed, unchanged, live)
 
     def _arm_window_close(self, call: Call) -> None:
@@ -186,7 +190,7 @@ class Engine:
 
     def active(self, now: datetime) -> int:
         """Calls fired by this process whose span is being recorded now."""
-        return sum(c.start <= now < c.deadline for c in self._fired.values())
+        return sum(_records(c, now) for c in self._fired.values())
 
     def in_flight(self) -> int:
         return len(self._inflight)

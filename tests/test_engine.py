@@ -103,12 +103,14 @@ async def test_a_reload_that_drops_a_live_web_recording_still_stops_its_task(
         now = datetime.now(UTC)
         engine.schedule(plan(config, now), now)
         await fake_web.wait_for(lambda: len(fake_web.tasks) == 1, timeout=10)
+        assert engine.active(datetime.now(UTC)) == 1  # one page recording
         edited = load_config(write_config(head + other))  # the live lesson is deleted
         now = datetime.now(UTC)
         diff = engine.apply(plan(edited, now), now)
         assert [c.action for c in diff.kept_live] == ["Start"]
         (task_id,) = fake_web.tasks
         await fake_web.wait_for_status(task_id, "canceled", timeout=10)  # Stop still came
+        assert engine.active(datetime.now(UTC)) == 0  # a Stop records nothing
     finally:
         await engine.stop(5)
         await transport.close()

@@ -183,6 +183,9 @@ class WebClient:
             while True:
                 if task_id in self._reported:
                     return State.OK, "reported"
+                settled = await self.ledger.get(call.key)
+                if settled is not None and settled.state in FINAL:
+                    return settled.state, settled.detail  # another instance reported it
                 try:
                     async with self.slot(provider.name):
                         answer = await self.send(provider, api.DESCRIBE, body)

@@ -26,6 +26,7 @@ def _answer(**fields: object) -> str:
         ("Start", 504, '{"message": "Gateway Time-out"}', OutcomeUnknown),
         ("Start", 502, "Bad Gateway", OutcomeUnknown),
         ("Start", 200, "<html>", OutcomeUnknown),
+        ("Start", 200, _answer(RequestID="r"), OutcomeUnknown),  # acted? List will tell
         ("Start", 404, "There is no api match uri", PermanentError),
     ],
 )
@@ -68,6 +69,9 @@ def test_results_are_read_leniently() -> None:
     assert failed.done and failed.error_code == "InternalErr" and failed.videos == ()
     assert not web.parse_task({"TaskID": "t", "Status": "transcode"}).done
     assert not web.parse_task({}).done
+    odd = web.parse_task({"TaskID": 7, "Status": "finished", "Result": {"Videos": 3}})
+    assert odd.done and odd.task_id == "7" and odd.videos == ()
+    assert not web.parse_task({"Result": "broken"}).error_code
 
 
 def test_a_callback_token_names_its_start_and_cannot_be_forged() -> None:
@@ -95,6 +99,7 @@ def test_list_finds_the_page_s_task_and_skips_ones_already_owned() -> None:
     }
     assert web.find_started(answer, "https://a/", set()) == ["new", "older"]
     assert web.find_started(answer, "https://a/", {"new"}) == ["older"]
+    assert web.find_started({"Tasks": "garbage"}, "https://a/", set()) == []
 
 
 def test_the_body_is_the_planned_data_with_its_placeholders_filled() -> None:

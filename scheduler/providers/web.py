@@ -97,6 +97,8 @@ def parse_response(action: str, status: int, text: str) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise OutcomeUnknown(f"answer is not an object: {text[:80]!r}", status=status)
     code = answer.get("ErrorCode")
+    if not code and action == START and not answer.get("TaskID"):
+        raise OutcomeUnknown(f"Start answered without a TaskID: {text[:80]!r}", status=status)
     if not code:
         return answer
     message = f"{code}: {answer.get('ErrorMessage') or ''}".rstrip(": ")
@@ -167,7 +169,8 @@ def parse_task(answer: dict[str, Any]) -> TaskResult:
     result = answer.get("Result") if isinstance(answer.get("Result"), dict) else {}
     assert isinstance(result, dict)
     videos = []
-    for raw in result.get("Videos") or []:
+    listed = result.get("Videos")
+    for raw in listed if isinstance(listed, list) else []:
         if not isinstance(raw, dict):
             continue
         size = _number(raw.get("FileSize"))
@@ -205,7 +208,8 @@ def find_started(answer: dict[str, Any], url: str, known: set[str]) -> list[str]
     """TaskIDs in a List answer that record `url` and are not already someone's task, newest
     first (List sorts them so). The time window was already applied by the function."""
     found = []
-    for task in answer.get("Tasks") or []:
+    tasks = answer.get("Tasks")
+    for task in tasks if isinstance(tasks, list) else []:
         if not isinstance(task, dict):
             continue
         param = task.get("Param")

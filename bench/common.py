@@ -31,10 +31,16 @@ def env() -> dict[str, str]:
     return {**os.environ, "LVB_KEY": KEY, "PYTHONPATH": str(ROOT)}
 
 
+#: Every directory this run made (run.py removes them at the end unless --keep).
+WORKDIRS: list[Path] = []
+
+
 def workdir(name: str) -> Path:
     """A fresh directory on the real disk (not tmpfs: the ledger's fsyncs must cost what
     they cost in production)."""
-    return Path(tempfile.mkdtemp(prefix=f"recsched-bench-{name}-", dir="/var/tmp"))
+    path = Path(tempfile.mkdtemp(prefix=f"recsched-bench-{name}-", dir="/var/tmp"))
+    WORKDIRS.append(path)
+    return path
 
 
 def wire(moment: datetime) -> str:
@@ -55,6 +61,8 @@ def pct(values: list[float], p: float) -> float:
     rank = (len(ordered) - 1) * p / 100
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
+    if rank == low or ordered[high] == ordered[low]:  # also inf (a dropped call), not nan
+        return ordered[low]
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
@@ -76,6 +84,7 @@ class Arrival:
     start_time: str  # Param.s.start_time as received (CST wire format)
     ok: bool
     ret: int | None
+    error: str = ""  # the fake's reason for a refusal ('' when accepted)
 
 
 class Fake:

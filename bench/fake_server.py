@@ -8,7 +8,9 @@ handler starts). Unlike `recsched fake-provider` it logs nothing per request (st
 redaction per line would make the fake slower than the daemon it measures).
 
     python bench/fake_server.py --port-file F      # writes the endpoint URL to F when ready
-    GET  /bench/received?since=N   -> [[arrived_at, channel_id, start_time, ok, ret], ...]
+    GET  /bench/received?since=N   -> [[arrived_at, channel_id, start_time, ok, ret, error], ...]
+                                      (error: why the fake refused it, '' if accepted; the
+                                      fake never puts the key or a sign in it)
     GET  /bench/count              -> {"count": N}
     POST /bench/reset              -> forget everything received
 
@@ -45,6 +47,7 @@ async def serve(port_file: Path, appid: int, key: str) -> None:
                 r.params.get("Param.s.start_time", ""),
                 r.ok,
                 r.ret,
+                r.error,
             ]
             for r in fake.received[since:]
         ]

@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import runners, scale, workloads
-from bench.common import BENCH, Fake, summary_ms
+from bench.common import BENCH, WORKDIRS, Fake, summary_ms
 
 RESULTS = BENCH / "results"
 SECTIONS = ("precision", "burst", "scale")
@@ -150,6 +150,12 @@ def targets(r: Result) -> list[Result]:
         add("10k recordings: start to ready (s) <= 5", d["ready_s"], 5)
         add("10k recordings: RSS after ready (MB) <= 150", d["rss_ready_mb"], 150)
         add("10k recordings: RSS growth after 10k calls (MB) <= 10", d["rss_growth_mb"], 10)
+        f = d["firing"]
+        add(
+            "10k recordings: every fired call arrived, none refused",
+            f["missing"] + f["rejected"],
+            0,
+        )
         for kind in ("reload_with_open_chunks", "reload_idle"):
             rl = d[kind]
             add(
@@ -174,6 +180,14 @@ def table(r: Result) -> str:
             f" {x.get('last_arrival_s', math.nan):>8.3f} "
             f"{x['missing'] + x['rejected']:>6}  {extra}"
         )
+        problems(x)
+
+    def problems(x: Result) -> None:
+        """Why calls went wrong, when any did: the fake's refusals by reason, strangers."""
+        for reason, n in sorted(x.get("rejected_reasons", {}).items(), key=lambda kv: -kv[1]):
+            lines.append(f"      refused by the fake: {n} x {reason}")
+        if x.get("unexpected"):
+            lines.append(f"      {x['unexpected']} call(s) at the fake not in the workload")
 
     head = f"  {'':<34} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'last s':>8} {'errors':>6}"
     if "precision" in r:
@@ -206,7 +220,9 @@ def table(r: Result) -> str:
                     f"baseline {name}",
                     b[name],
                     f"recsched p99 {ratio(b[name]['p99_ms'], b['recsched']['p99_ms'])}x better"
-                    f"; own report {b[name].get('own_report')}",
+                    f" (counting dropped calls: p99 {b[name].get('p99_all_ms')} ms vs "
+                    f"{b['recsched'].get('p99_all_ms')} ms); own report "
+                    f"{b[name].get('own_report')}",
                 )
     if "scale" in r:
         c, d = r["scale"]["cli"], r["scale"]["daemon"]
@@ -225,6 +241,7 @@ def table(r: Result) -> str:
             f" p99 {f['p99_ms']} ms, max {f['max_ms']} ms, errors "
             f"{f['missing'] + f['rejected']}, duplicates {f['duplicates']}"
         )
+        problems(f)
         for kind in ("reload_with_open_chunks", "reload_idle"):
             rl = d[kind]
             lines.append(
@@ -242,6 +259,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="bursts of 100 and 1,000 only")
     parser.add_argument("--skip", nargs="*", choices=SECTIONS, default=[])
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the run's directories under /var/tmp (configs, ledgers, daemon logs)",
+    )
     args = parser.parse_args()
     baselines = {
         "curl": shutil.which("curl") is not None,
@@ -281,6 +303,11 @@ def main() -> int:
             result["scale"]["daemon"] = scale.daemon_run(fake)
     finally:
         fake.stop()
+        if args.keep:
+            print("directories kept:", *map(str, WORKDIRS), sep="\n  ")
+        else:
+            for directory in WORKDIRS:
+                shutil.rmtree(directory, ignore_errors=True)
     result["targets"] = targets(result)
     result["duration_s"] = round(time.time() - started, 1)
     RESULTS.mkdir(exist_ok=True)

@@ -15,6 +15,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+
+def wall_clock() -> datetime:
+    """Now, aware, in UTC: the one place the shell reads the clock."""
+    return datetime.now(UTC)
+
+
 #: Skew beyond this (either way) is worth a warning: well above the header's 1 s noise.
 SKEW_WARN_SECONDS = 2.0
 

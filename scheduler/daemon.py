@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from scheduler import __version__
+from scheduler.clock import wall_clock
 from scheduler.config import Config
-from scheduler.dispatch import wall_clock
 from scheduler.durable import DurableLedger
 from scheduler.ledger import Ledger, MemoryLedger
 from scheduler.lock import StateLock

@@ -16,8 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from scheduler import daemon
+from scheduler.clock import wall_clock
 from scheduler.config import CST, load_config
-from scheduler.dispatch import wall_clock
 from scheduler.fake_lvb import serve_forever
 from scheduler.logs import get_logger
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler.calls import Call
-from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant
+from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant, wall_clock
 from scheduler.config import CST, DUPLICATE_WINDOW, Config, Provider
 from scheduler.config_web import WebProvider
 from scheduler.errors import ProviderError, TransientError
@@ -56,8 +56,9 @@ class LeaseLost(ProviderError):
     """Not sent: while this instance waited (paused?), a peer took the call over."""
 
 
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
+class ChunkOver(ProviderError):
+    """Not sent: the chunk ended while the call waited for the provider's limiter or the
+    ledger; the provider would refuse it (end_time passed) or record nothing."""
 
 
 def _ms(delta: timedelta) -> int:
@@ -397,6 +398,8 @@ class Dispatcher:
         provider = self.config.providers[call.provider]
         sent_at = self.clock()
         started = self.monotonic()
+        if sent_at >= call.deadline.replace(microsecond=0):  # end_time is in whole seconds
+            return {"attempt": attempt}, started, ChunkOver("chunk over while waiting")
         self._last_hit[call.target] = (started, call)
         if isinstance(provider, WebProvider):
             task_id = await self.web.task_id(call) if call.needs else ""
@@ -450,6 +453,14 @@ class Dispatcher:
             if isinstance(result, LeaseLost):
                 log.error("call.lease_lost", **fields, **timing, message=result.message)
                 return State.CLAIMED
+            if isinstance(result, ChunkOver):
+                await self.ledger.update(
+                    call.key, State.MISSED, self.clock(), detail=result.message
+                )
+                late = _ms(self.clock() - call.at)
+                reason = "chunk over while the call waited its turn"
+                log.error("call.missed", **fields, lateness_ms=late, reason=reason)
+                return self._outcome(call, State.MISSED)
             if isinstance(result, str):
                 await self.ledger.update(call.key, State.OK, self.clock(), task_id=result)
                 log.info("call.ok", **fields, **timing, latency_ms=latency, ret=0, task_id=result)

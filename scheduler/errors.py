@@ -34,6 +34,10 @@ class ConfigError(RecschedError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class StoreError(RecschedError):
+    """The ledger database could not be read or written."""
+
+
 class ProviderError(RecschedError):
     """A provider call did not succeed."""
 

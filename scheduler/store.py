@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from scheduler.errors import RecschedError
+from scheduler.errors import StoreError  # defined there so the CLI need not import us
 from scheduler.leases import LeaseOps
 from scheduler.ledger import Entry, State
 from scheduler.schema import (
@@ -43,10 +43,6 @@ ROW_COLUMNS = tuple(c.name for c in calls.columns if c.name != "lease_until")
 
 #: PostgreSQL advisory lock held while creating or migrating the schema ("recsched" in ASCII).
 MIGRATION_LOCK_ID = 0x72656373636865
-
-
-class StoreError(RecschedError):
-    """The ledger database could not be read or written."""
 
 
 def sqlite_path(url: str) -> Path:

@@ -17,6 +17,7 @@ from scheduler.ledger import MemoryLedger, State
 from scheduler.limits import parse_rate
 from scheduler.planner import plan
 from scheduler.transport import Transport
+from tests.conftest import LogCapture
 
 
 @pytest.mark.parametrize(
@@ -33,11 +34,12 @@ def test_bad_rates_are_refused(text: str) -> None:
 
 
 async def _burst(
-    fake: FakeLvb, write_config: Callable[[str], Path], limits: str, n: int
+    fake: FakeLvb, write_config: Callable[[str], Path], limits: str, n: int, seconds: int = 60
 ) -> list[State]:
     start = (datetime.now(UTC) - timedelta(seconds=1)).astimezone(CST)
     recordings = "".join(
-        f"  - {{name: r{i}, channel_id: c{i}, start: '{start:%Y-%m-%d %H:%M:%S}', duration: 60s}}\n"
+        f"  - {{name: r{i}, channel_id: c{i}, start: '{start:%Y-%m-%d %H:%M:%S}', "
+        f"duration: {seconds}s}}\n"
         for i in range(n)
     )
     config = load_config(
@@ -76,3 +78,18 @@ async def test_no_more_than_the_cap_in_flight(
     arrivals = sorted(r.arrived_at for r in fake_lvb.received)
     # each answer takes 0.5 s and only 2 may be out at once: 3 waves
     assert arrivals[2] - arrivals[0] >= 0.45 and arrivals[4] - arrivals[0] >= 0.95
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_a_call_that_waited_past_its_chunk_is_missed_not_sent(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path], captured_logs: LogCapture
+) -> None:
+    # 8 chunks ending 3-4 s from now, 1 request a second: the last ones cannot make it
+    states = await _burst(fake_lvb, write_config, "rate: 1/s", 8, seconds=5)
+    assert State.OK in states and states.count(State.MISSED) >= 3
+    assert set(states) == {State.OK, State.MISSED}  # none sent to be refused (ret != 0)
+    assert len(fake_lvb.received) == states.count(State.OK)
+    assert all(r.ok for r in fake_lvb.received)
+    missed = captured_logs.events("call.missed")
+    assert len(missed) == states.count(State.MISSED)
+    assert {m["reason"] for m in missed} == {"chunk over while the call waited its turn"}

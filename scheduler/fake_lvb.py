@@ -26,6 +26,8 @@ from typing import TypeAlias
 import structlog
 from aiohttp import web
 
+from scheduler.http_api import serve
+
 LVB_PATH = "/common_access"
 
 RET_OK = 0
@@ -160,14 +162,7 @@ class FakeLvb:
         if self._runner is not None:
             raise RuntimeError("FakeLvb is already started")
         self._closing.clear()
-        # access_log=None: the access log would print the query string, i.e. the sign.
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await serve(self.app, host, port, grace=5.0)  # no access log: it shows `sign`
         self._runner = runner
         bound_port = int(runner.addresses[0][1])
         shown_host = f"[{host}]" if ":" in host else host

@@ -47,6 +47,7 @@ from scheduler.fake_web_tasks import (
     Lifecycle,
     secs,
 )
+from scheduler.http_api import serve
 from scheduler.providers import apigw
 
 __all__ = [
@@ -148,14 +149,7 @@ class FakeWeb:
         if self._runner is not None:
             raise RuntimeError("FakeWeb is already started")
         self._closing.clear()
-        # access_log=None: keep request lines (and anything derived from headers) out of logs.
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await serve(self.app, host, port, grace=5.0)
         self._runner = runner
         shown_host = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown_host}:{int(runner.addresses[0][1])}{ENDPOINT_PATH}"

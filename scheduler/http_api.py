@@ -66,6 +66,19 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, port
 
 
+async def serve(app: web.Application, host: str, port: int, *, grace: float) -> web.AppRunner:
+    """Serve `app` on host:port (0 = any free port) with no access log: request lines carry
+    query strings and paths (signatures, callback tokens). Raises OSError if it cannot bind."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
 def format_listen(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -101,14 +114,7 @@ class HttpApi:
             raise RuntimeError("HttpApi was already started; it cannot be started twice")
         host, port = parse_listen(listen)
         self._started = True
-        # access_log=None: no request lines (and no query strings) in the logs
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await serve(self.app, host, port, grace=SHUTDOWN_TIMEOUT)
         self._runner = runner
         bound = runner.addresses[0]
         return format_listen(str(bound[0]), int(bound[1]))

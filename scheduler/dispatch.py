@@ -271,10 +271,11 @@ class Dispatcher:
                 return self._outcome(call, State.FAILED)
             if call.action == web_api.DESCRIBE:
                 state, detail = await self.web.poll(call, task_id)
-                if state != State.CLAIMED:
-                    await self.ledger.update(
-                        call.key, state, self.clock(), task_id=task_id, detail=detail
-                    )
+                if state == State.CLAIMED:
+                    return state  # the daemon is stopping: the next run asks again
+                await self.ledger.update(
+                    call.key, state, self.clock(), task_id=task_id, detail=detail
+                )
                 return self._outcome(call, state)
         return await self._send(call, fields, attempt=0, uncertain=False)
 

@@ -3,6 +3,7 @@ no second recorder after an unanswered Start, errors classified, results reporte
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -227,3 +228,27 @@ async def test_the_callback_reports_the_result_once_and_describe_then_stays_quie
     assert finished["via"] == "callback" and finished["task_id"] == task_id
     assert captured_logs.events("callback.duplicate")
     assert "Describe" not in [r.action for r in fake.received]  # the callback answered it
+
+
+async def test_a_stop_during_describe_polling_leaves_it_to_the_next_run(
+    fake_web: FakeWeb, write_config: WriteConfig, captured_logs: LogCapture
+) -> None:
+    config = _config(write_config, fake_web)
+    dispatcher, ledger = _dispatcher(config)
+    calls = _calls(config)
+    assert await dispatcher.fire(calls["Start"]) == State.OK
+    polling = asyncio.create_task(dispatcher.fire(calls["Describe"]))  # still recording
+    await fake_web.wait_for(lambda: any(r.action == "Describe" for r in fake_web.received))
+    dispatcher.stop_polling()  # SIGTERM: the daemon is stopping
+    assert await asyncio.wait_for(polling, timeout=2) == State.CLAIMED
+    entry = await ledger.get(calls["Describe"].key)
+    assert entry is not None and entry.state == State.CLAIMED  # not final: asked again later
+    assert await dispatcher.fire(calls["Stop"]) == State.OK
+    await dispatcher.transport.close()
+    (task_id,) = fake_web.tasks
+    await fake_web.wait_for_status(task_id, "finished", timeout=5)
+    restarted = Dispatcher(config, Transport(), ledger)  # the next run, same ledger
+    assert await restarted.fire(calls["Describe"]) == State.OK
+    await restarted.transport.close()
+    (finished,) = captured_logs.events("recording.finished")
+    assert finished["task_id"] == task_id

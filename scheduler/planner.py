@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from scheduler import web_plan
 from scheduler.calls import Call
+from scheduler.chunks import Window, chunk_window
 from scheduler.config import (
     CST,
     REALTIME_MAX_CHUNK,
@@ -31,33 +32,9 @@ from scheduler.config_web import WebProvider
 from scheduler.cron import cron_trigger
 from scheduler.providers import lvb
 
-Window = tuple[datetime, datetime]
 #: More than any day's length and any zone's offset change: a day this far from a range has no
 #: time in it.
 _FAR = timedelta(days=2)
-
-
-def chunk_window(
-    start: datetime,
-    end: datetime,
-    chunk: timedelta,
-    min_chunk: timedelta,
-    limit: timedelta = REALTIME_MAX_CHUNK,
-) -> list[Window]:
-    """Tile [start, end) with pieces of length `chunk`; a last piece shorter than `min_chunk`
-    is merged into the one before it when the merged piece stays within `limit`."""
-    pieces: list[Window] = []
-    cursor = start
-    while cursor < end:
-        piece_end = min(cursor + chunk, end)
-        pieces.append((cursor, piece_end))
-        cursor = piece_end
-    if len(pieces) >= 2:
-        last_start, last_end = pieces[-1]
-        prev_start, _ = pieces[-2]
-        if last_end - last_start < min_chunk and last_end - prev_start <= limit:
-            pieces[-2:] = [(prev_start, last_end)]
-    return pieces
 
 
 @dataclass

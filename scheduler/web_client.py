@@ -47,10 +47,6 @@ class Found:
     others: tuple[str, ...] = ()  # more candidates than one: possible duplicates
 
 
-def start_key_of(call: Call) -> str:
-    return call.needs or call.key
-
-
 def describe_key(start_key: str) -> str:
     return start_key.removesuffix(api.START) + api.DESCRIBE
 

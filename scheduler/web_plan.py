@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scheduler.calls import Call
+from scheduler.chunks import Window, chunk_window
 from scheduler.config import CST, Recording
 from scheduler.config_web import DURATION_MARGIN, WebProvider
 from scheduler.providers import web
@@ -24,13 +25,10 @@ RESULT_WAIT = timedelta(hours=3)
 _TASK_ONLY = json.dumps({"TaskID": web.TASK_ID})
 
 
-def tasks(start: datetime, end: datetime, longest: timedelta) -> list[tuple[datetime, datetime]]:
-    """[start, end) cut into back-to-back pieces of at most `longest`."""
-    pieces = []
-    while start < end:
-        pieces.append((start, min(start + longest, end)))
-        start = pieces[-1][1]
-    return pieces
+def tasks(start: datetime, end: datetime, longest: timedelta) -> list[Window]:
+    """[start, end) cut into back-to-back pieces of at most `longest` (no tail merging: a
+    merged tail would exceed `longest`)."""
+    return chunk_window(start, end, longest, timedelta(0), longest)
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,8 @@ class _Task:
 
     provider: WebProvider
     rec: Recording
-    window: tuple[datetime, datetime]
-    span: tuple[datetime, datetime]
+    window: Window
+    limit: timedelta  # MaxDurationLimit: the task's length + the margin, capped
     index: int
     count: int
     base: str  # recording/window stamp/index
@@ -50,7 +48,6 @@ class _Task:
         assert opts is not None
         first = action == web.START
         start_key = f"{self.base}/{web.START}"
-        limit = min(self.span[1] - self.span[0] + DURATION_MARGIN, opts.max_duration)
         return Call(
             key=start_key if first else f"{self.base}/{action}{suffix}",
             at=at,
@@ -66,7 +63,7 @@ class _Task:
             chunks=self.count,
             window_start=self.window[0],
             window_end=self.window[1],
-            data=json.dumps(web.start_data(opts, limit)) if first else _TASK_ONLY,
+            data=json.dumps(web.start_data(opts, self.limit)) if first else _TASK_ONLY,
             needs="" if first else start_key,
         )
 
@@ -81,16 +78,16 @@ def window_calls(
     pieces = tasks(window_start, window_end, opts.max_duration)
     calls: list[Call] = []
     for index, (start, end) in enumerate(pieces, 1):
+        limit = min(end - start + DURATION_MARGIN, opts.max_duration)
         task = _Task(
             provider,
             rec,
             (window_start, window_end),
-            (start, end),
+            limit,
             index,
             len(pieces),
             f"{rec.name}/{stamp}/{index}",
         )
-        limit = min(end - start + DURATION_MARGIN, opts.max_duration)
         calls.append(task.call(web.START, start, end))
         busy = {start, end}
         for pause in opts.pauses:

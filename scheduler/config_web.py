@@ -86,7 +86,6 @@ class WebProvider:
     #: The deployment answers the `List` action (the open-source function does): after a Start
     #: whose outcome is unknown, recsched looks for the task before starting another.
     list_tasks: bool = True
-    resend_after_crash: bool = False  # not used: a web Start is reconciled through List
     type: str = "web"
 
     def secret_values(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""Command line: `recsched check | plan | run | demo | fake-provider` (also `python -m scheduler`).
+"""Command line: `recsched check | plan | status | reload | run | demo | fake-provider`
+(also `python -m scheduler`).
 
 Exit status: 0 success, 2 invalid configuration or usage, 1 any other failure.
 """
@@ -14,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from scheduler import __version__, logs
 from scheduler.calls import Call
@@ -39,6 +41,8 @@ examples:
   recsched plan -c recsched.yaml --now 2026-12-01T19:59:50+08:00 --json
   LVB_KEY=... recsched run -c recsched.yaml       the daemon (JSON log lines on stdout)
   recsched status -c recsched.yaml                what is recording, what is next, what failed
+  recsched reload                                 apply an edit to the running daemon, or
+                                                  print why it was refused (exit 2)
 
 The config file may also be given as $RECSCHED_CONFIG. Exit status: 0 ok, 2 invalid
 configuration or usage, 1 other failure. See README.md for every config key."""
@@ -96,6 +100,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="the same as one JSON document")
     status.add_argument("--last", type=int, default=20, help="how many outcomes (default 20)")
+    reload_cmd = sub.add_parser(
+        "reload",
+        help="ask the running daemon to re-read its file and wait for its verdict",
+        description="Ask the running daemon to re-read its YAML file (as SIGHUP does) and wait "
+        "for the outcome: exit 0 and the applied diff, or exit 2 and every problem "
+        "(file:line:column: key.path: message) with the running schedule untouched. "
+        "The unit's ExecReload= runs this, so `systemctl reload recsched` reports the same.",
+    )
+    reload_cmd.add_argument(
+        "--socket",
+        default=None,
+        help="the daemon's control socket (default: $RECSCHED_CONTROL_SOCKET, else control.sock "
+        "in $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/recsched or the state directory)",
+    )
+    reload_cmd.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the verdict (default 60)"
+    )
     run_cmd = with_config("run", "run the daemon until SIGTERM/SIGINT (JSON logs on stdout)")
     run_cmd.add_argument(
         "--dry-run", action="store_true", help="log every call it would send, send none"
@@ -234,6 +255,30 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reload(args: argparse.Namespace) -> int:
+    from scheduler.control import ControlError, request_reload
+    from scheduler.paths import control_socket
+
+    path = Path(args.socket) if args.socket else control_socket(os.environ)
+    try:
+        outcome = request_reload(path, args.timeout)
+    except ControlError as exc:
+        print(f"recsched: reload not done: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if outcome.ok:
+        for line in outcome.lines:
+            print(line)
+        return EXIT_OK
+    print(
+        f"recsched: reload rejected ({len(outcome.lines)} problem(s)); "
+        "the running schedule is unchanged:",
+        file=sys.stderr,
+    )
+    for line in outcome.lines:
+        print(f"  {line}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def _json_logs(choice: str) -> bool | None:
     return None if choice == "auto" else choice == "json"
 
@@ -290,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
         "status": _status,
+        "reload": _reload,
         "check": _check,
         "plan": _plan,
         "run": _run,

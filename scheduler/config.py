@@ -28,6 +28,7 @@ from scheduler.config_web import (
 )
 from scheduler.errors import ConfigError, Problem
 from scheduler.limits import parse_rate
+from scheduler.paths import state_directory
 from scheduler.secrets import Secret
 from scheduler.yamlstrict import format_path
 from scheduler.yamlstrict import load as load_yaml
@@ -125,13 +126,8 @@ class StateSettings:
 
 
 def default_state_url(env: Mapping[str, str]) -> str:
-    """$STATE_DIRECTORY (systemd StateDirectory=) or $XDG_STATE_HOME/recsched, else
-    ~/.local/state/recsched; the ledger file is recsched.db there."""
-    directory = env.get("STATE_DIRECTORY", "").split(":")[0]
-    if not directory:
-        xdg = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        directory = str(Path(xdg) / "recsched")
-    return f"sqlite:///{Path(directory) / 'recsched.db'}"
+    """recsched.db in the state directory (scheduler/paths.py)."""
+    return f"sqlite:///{state_directory(env) / 'recsched.db'}"
 
 
 @dataclass(frozen=True)

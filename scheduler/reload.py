@@ -5,7 +5,9 @@ running schedule is untouched. Valid file: plan it, diff by idempotency key agai
 timers (engine.apply, one synchronous step so no timer fires half-way), swap the config, log
 `config.reloaded` with the counts. A recording that is live and removed or changed keeps its
 running task until that task's end (`recording.kept_running`). Signals that arrive during a
-reload are coalesced into one more reload.
+reload are coalesced into one more reload. `request()` returns a future that settles with the
+outcome of a reload that began after the request (so `recsched reload`, the unit's ExecReload=,
+can report what the daemon itself decided; see control.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import gc
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +32,15 @@ log = get_logger("recsched.config")
 #: `daemon.watch: true`: how often the file is checked; a change is applied once the file has
 #: stayed the same for one more interval (editors write in several steps).
 WATCH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What one reload decided: applied (`ok`) or rejected, with one line per problem or one
+    summary line of the applied diff."""
+
+    ok: bool
+    lines: tuple[str, ...]
 
 
 class Reloader:
@@ -50,23 +62,33 @@ class Reloader:
         self.on_result = on_result
         self._task: asyncio.Task[None] | None = None
         self._again = False
+        self._waiting: list[asyncio.Future[ReloadOutcome]] = []
 
-    def request(self) -> None:
-        """Ask for a reload (signal handler); coalesced while one is running."""
+    def request(self) -> asyncio.Future[ReloadOutcome]:
+        """Ask for a reload (signal handler, control socket); coalesced while one is running.
+        The future settles with the outcome of a reload that starts after this call: one
+        already under way may have read the file before the edit being asked about."""
+        waiter: asyncio.Future[ReloadOutcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
         if self._task is not None and not self._task.done():
             self._again = True
-            return
+            return waiter
         self._task = asyncio.create_task(self._run(), name="recsched-reload")
+        return waiter
 
     async def _run(self) -> None:
         while True:
             self._again = False
-            self.reload_once()
+            waiting, self._waiting = self._waiting, []
+            outcome = self.reload_once()
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_result(outcome)
             if not self._again:
                 return
             await asyncio.sleep(0)
 
-    def reload_once(self) -> bool:
+    def reload_once(self) -> ReloadOutcome:
         """Re-read the file and apply it (or reject it). The cyclic garbage collector is paused
         meanwhile: with a large schedule the daemon holds about a million objects, and each
         full collection triggered by the new plan's allocations scans them all (0.25 s each)."""
@@ -78,22 +100,16 @@ class Reloader:
             if enabled:
                 gc.enable()
 
-    def _reload_once(self) -> bool:
+    def _reload_once(self) -> ReloadOutcome:
         if self.on_start is not None:
             self.on_start()
         old = self.config
         try:
             new = load_config(old.file)
         except ConfigError as exc:
-            log.error(
-                "config.rejected",
-                file=old.file,
-                problems=[str(p) for p in exc.problems],
-                kept_config_hash=old.config_hash[:12],
-                message="the running schedule is unchanged",
-            )
-            self._report(False, old)
-            return False
+            return self._reject(tuple(str(p) for p in exc.problems))
+        except Exception as exc:  # a reader bug must not kill the reload task (or its waiters)
+            return self._reject((f"{old.file}: cannot be loaded: {type(exc).__name__}: {exc}",))
         for warning in new.warnings:
             log.warning("config.warning", message=warning)
         if new.state != old.state:
@@ -122,7 +138,24 @@ class Reloader:
                 message="removed or changed by the reload; its running task is not cut short",
             )
         self._report(True, new)
-        return True
+        return ReloadOutcome(
+            True,
+            (
+                f"{new.file}: reloaded (config {new.config_hash[:12]}): added {diff.added}, "
+                f"removed {diff.removed}, changed {diff.changed}, unchanged {diff.unchanged}",
+            ),
+        )
+
+    def _reject(self, problems: tuple[str, ...]) -> ReloadOutcome:
+        log.error(
+            "config.rejected",
+            file=self.config.file,
+            problems=list(problems),
+            kept_config_hash=self.config.config_hash[:12],
+            message="the running schedule is unchanged",
+        )
+        self._report(False, self.config)
+        return ReloadOutcome(False, problems)
 
     def _report(self, ok: bool, config: Config) -> None:
         if self.on_result is not None:

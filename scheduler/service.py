@@ -10,11 +10,13 @@ applied or rejected. `stop()` says STOPPING=1 and drains in-flight calls.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
 from scheduler.config import CST, Config
+from scheduler.control import ControlServer
 from scheduler.dispatch import Dispatcher
 from scheduler.durable import DurableLedger
 from scheduler.engine import Engine
@@ -23,6 +25,7 @@ from scheduler.ledger import Ledger
 from scheduler.logs import get_logger
 from scheduler.metrics import Metrics
 from scheduler.notify import Notifier
+from scheduler.paths import control_socket
 from scheduler.planner import plan
 from scheduler.reload import Reloader
 from scheduler.shared import SharedLedger
@@ -53,6 +56,7 @@ class Service:
             on_start=self.notifier.reloading,
             on_result=self._reloaded,
         )
+        self.control = ControlServer(control_socket(os.environ), self.reloader.request)
         self.http: HttpApi | None = None
         self.ready = False
         self.stopping = False
@@ -74,6 +78,7 @@ class Service:
                 paths.append("/callbacks/web/…")
             bound = await self.http.start(self.config.http.listen)
             log.info("http.listening", listen=bound, paths=paths)
+        await self.control.start()  # before READY=1: systemd may ask for a reload right after
         self.ready = True
         self.refresh()
         log.info(
@@ -157,6 +162,7 @@ class Service:
         for task in self._tasks:
             task.cancel()
         abandoned = await self.engine.stop(self.config.daemon.shutdown_timeout.total_seconds())
+        await self.control.stop()
         await self.transport.close()
         if self.http is not None:
             await self.http.stop()

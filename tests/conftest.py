@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -121,10 +123,17 @@ def _no_daemon_outlives_its_test() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default ledger (and its lock) live under $XDG_STATE_HOME: keep it per test."""
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The default ledger (and its lock) live under $XDG_STATE_HOME, the control socket at
+    $RECSCHED_CONTROL_SOCKET: keep both per test (the socket in a short path: AF_UNIX paths
+    are limited to 107 bytes, and tmp_path can be longer)."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    for name in ("STATE_DIRECTORY", "RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    short = Path(tempfile.mkdtemp(prefix="rs-"))
+    monkeypatch.setenv("RECSCHED_CONTROL_SOCKET", str(short / "control.sock"))
+    yield
+    shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,12 @@ from bench.workloads import Workload, change_one, scale
 Result = dict[str, Any]
 #: Seconds from writing the file to the first firing call: start-up (~4 s) plus margin.
 LEAD_S = 12.0
+#: `recsched check`'s floor: PyYAML's CSafeLoader alone reading the file, in a fresh process.
+_LOAD = [
+    sys.executable,
+    "-c",
+    "import sys, yaml\nwith open(sys.argv[1], 'rb') as f: yaml.load(f, Loader=yaml.CSafeLoader)",
+]
 
 
 def _median_wall(args: list[str], runs: int) -> tuple[float, list[float]]:
@@ -35,8 +41,15 @@ def cli_times(fake: Fake, runs: int) -> Result:
     workload = scale(now, now + timedelta(hours=1))
     config = write_config(directory, config_text(directory, fake.url, workload.recordings))
     cmd = [sys.executable, "-m", "scheduler"]
+    # The floor, measured side by side: a fresh interpreter doing nothing but PyYAML's C
+    # loader on the same file. check and plan are reported as multiples of it, which moves
+    # far less with the machine's load than seconds do.
+    load = [*_LOAD, str(config)]
+    floor, floor_runs = _median_wall(load, runs)
     check, check_runs = _median_wall([*cmd, "check", "-c", str(config)], runs)
     plan, plan_runs = _median_wall([*cmd, "plan", "-c", str(config), "--hours", "48"], runs)
+    floor_after, floor_after_runs = _median_wall(load, runs)
+    floor = min(floor, floor_after)
     _, done = run_timed([*cmd, "plan", "-c", str(config), "--hours", "48"])
     return {
         "recordings": workload.count,
@@ -46,6 +59,10 @@ def cli_times(fake: Fake, runs: int) -> Result:
         "check_runs_s": check_runs,
         "plan_s": plan,
         "plan_runs_s": plan_runs,
+        "csafe_load_s": floor,
+        "csafe_load_runs_s": floor_runs + floor_after_runs,
+        "check_over_load": round(check / floor, 2),
+        "plan_over_load": round(plan / floor, 2),
     }
 
 

@@ -125,7 +125,11 @@ class Rig:
         return found
 
     def main_pid(self) -> int:
-        return int(self.m.show(UNIT, "MainPID"))
+        """The daemon's PID; fails the test if the unit has none (a `kill 0` would signal
+        everything in the caller's process group)."""
+        pid = int(self.m.show(UNIT, "MainPID"))
+        assert pid > 0, f"the unit has no main process:\n{self.status()}"
+        return pid
 
     def status(self) -> str:
         return self.m.sh(f"systemctl status {UNIT} --no-pager -l -n 30", check=False).stdout
@@ -304,7 +308,10 @@ def test_watchdog_keeps_a_healthy_daemon_and_restarts_a_stopped_one(rig: Rig) ->
         rig.m.sh(f"kill -STOP {pid}")
         rig.m.wait(
             "a restart by the watchdog",
-            lambda: rig.main_pid() not in (0, pid) and rig.m.show(UNIT, "ActiveState") == "active",
+            lambda: (
+                rig.m.show(UNIT, "MainPID") not in ("0", str(pid))
+                and rig.m.show(UNIT, "ActiveState") == "active"
+            ),
             timeout=40,
         )
         assert int(rig.m.show(UNIT, "NRestarts")) == restarts + 1
@@ -321,7 +328,10 @@ def test_kill_9_restarts_and_recovers_without_a_second_send(rig: Rig) -> None:
     rig.m.sh(f"kill -9 {pid}")
     rig.m.wait(
         "the restart after kill -9",
-        lambda: rig.main_pid() not in (0, pid) and rig.m.show(UNIT, "ActiveState") == "active",
+        lambda: (
+            rig.m.show(UNIT, "MainPID") not in ("0", str(pid))
+            and rig.m.show(UNIT, "ActiveState") == "active"
+        ),
         timeout=40,
     )
     rig.m.wait("recovery.done", lambda: len(rig.events("recovery.done")) > recovered, 20)

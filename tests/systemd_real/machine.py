@@ -9,6 +9,7 @@ Nothing here touches the host's PID 1 or its services.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -34,6 +35,8 @@ SHELL_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
 }
 BOOT_TIMEOUT = 60.0
+WORK_DIR = Path("/var/tmp")
+PREFIX = "recsched-nspawn-"
 PIP_CACHE = Path("/var/cache/recsched-ci/pip")
 
 
@@ -69,7 +72,9 @@ class Machine:
 
     @classmethod
     def boot(cls, image: Path) -> Machine:
-        root = Path(tempfile.mkdtemp(prefix="recsched-nspawn-", dir="/var/tmp"))
+        sweep_orphans()
+        root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=str(WORK_DIR)))
+        root.with_suffix(".owner").write_text(str(os.getpid()))
         subprocess.run(["cp", "-a", "--reflink=auto", f"{image}/.", str(root)], check=True)
         PIP_CACHE.mkdir(parents=True, exist_ok=True)
         console = root.with_suffix(".console")
@@ -136,6 +141,7 @@ class Machine:
             text=True,
             timeout=timeout,
             check=False,
+            start_new_session=True,  # a stray `kill 0` in there cannot reach pytest
         )
         if check and done.returncode != 0:
             raise AssertionError(
@@ -154,6 +160,7 @@ class Machine:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def path(self, inside: str) -> Path:
@@ -191,6 +198,32 @@ class Machine:
             subprocess.run(["umount", "-l", mount], check=False)
         subprocess.run(["rm", "-rf", "--one-file-system", str(self.root)], check=False)
         self.console.unlink(missing_ok=True)
+        self.root.with_suffix(".owner").unlink(missing_ok=True)
+
+
+def sweep_orphans() -> None:
+    """Power off and remove containers whose test process died without cleaning up (killed):
+    their nspawn still runs, but the PID in their .owner file is gone."""
+    for owner in WORK_DIR.glob(f"{PREFIX}*.owner"):
+        try:
+            alive = Path(f"/proc/{int(owner.read_text())}").exists()
+        except (OSError, ValueError):
+            alive = False
+        if alive:
+            continue
+        root = owner.with_suffix("")
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"systemd-nspawn") and str(root).encode() in argv:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(proc.name), signal.SIGKILL)
+        time.sleep(1)  # let the kernel tear its namespaces down
+        subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
+        root.with_suffix(".console").unlink(missing_ok=True)
+        owner.unlink(missing_ok=True)
 
 
 def _env_args() -> list[str]:

@@ -1,111 +1,197 @@
-"""Standard 5-field crontab expressions on top of APScheduler 3's CronTrigger.
+"""Standard 5-field crontab expressions, planned as Debian cron runs them.
 
-Two differences from cron are corrected here:
-- APScheduler 3.x numbers weekdays from Monday=0, unlike cron (Sunday=0, also 7), so its own
-  `CronTrigger.from_crontab("0 20 * * 1-5")` fires Tuesday to Saturday (apscheduler#286, fixed
-  only in 4.x). We translate the day-of-week field to weekday *names*, which both agree on.
-- When both day-of-month and day-of-week are restricted, cron fires when *either* matches
-  (`0 20 1 * 1`: the 1st and every Monday); CronTrigger requires both. We OR two triggers.
+The arithmetic is cronsim's, whose stated goal is Debian (Vixie) cron compatibility, DST
+included; this module only checks the grammar first, so that an error names the field and
+the value, and refuses the non-standard extensions cronsim also accepts (`L`, `W`, `#`, `?`).
+
+The rules, all Debian cron's (`entry.c` parses, `cron.c` matches):
+- a field is a comma list of `*` or `a` or `a-b`, each with an optional `/step`; `a` and `b`
+  are numbers or, in the month and day-of-week fields, names (`jan`, `mon`, any case), mixable
+  (`1-dec`, `mon-7`). A step larger than its range is allowed (`*/30` hours: 00:00 only);
+  `a/step` means `a-max/step`. Day-of-week `0` and `7` are both Sunday.
+- if the day-of-month or the day-of-week field *starts with* `*` (DOM_STAR/DOW_STAR), a day
+  must match both; otherwise either (`0 10 1 * 1`: the 1st and every Monday).
+- DST: a *fixed-time* job (neither the minute nor the hour field starts with `*`) runs once a
+  day: a wall time the spring-forward change skips runs right after the jump, one the
+  fall-back change repeats runs in its first pass. Any other job follows the wall clock: it
+  runs in both passes of a repeated hour and not at all in a skipped one.
+
+Pure: no clock, no I/O, no scheduler.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from datetime import tzinfo
-from typing import ClassVar
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.cron.fields import BaseField
+from cronsim import CronSim, CronSimError
 
-_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-
-
-def _shared_fields(field_class: type[BaseField]) -> Callable[..., BaseField]:
-    """`field_class(name, exprs, is_default)`, one instance per distinct argument triple.
-
-    A field is its parsed expressions and is never changed after it is made (CronTrigger only
-    reads it), so triggers can share one: a 10,000-recording file builds ~30,000 fields from a
-    few hundred distinct ones, and parsing them was most of the cost of its cron triggers. An
-    invalid expression raises each time (exceptions are not cached)."""
-
-    @functools.lru_cache(maxsize=4096)
-    def make(name: str, exprs: str | int, is_default: bool = False) -> BaseField:
-        return field_class(name, exprs, is_default)
-
-    return make
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+#: name, lowest, highest, the names (index + lowest is the value)
+_FIELDS: tuple[tuple[str, int, int, list[str]], ...] = (
+    ("minute", 0, 59, []),
+    ("hour", 0, 23, []),
+    ("day-of-month", 1, 31, []),
+    ("month", 1, 12, _MONTHS),
+    ("day-of-week", 0, 7, _DAYS),
+)
+_ITEM = re.compile(r"(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9a-z]*))?", re.IGNORECASE)
+_SECOND = timedelta(seconds=1)
 
 
-class _CronTrigger(CronTrigger):  # type: ignore[misc]
-    """APScheduler's CronTrigger, computing exactly the same times, with shared fields."""
-
-    __slots__ = ()
-    FIELDS_MAP: ClassVar[dict[str, Callable[..., BaseField]]] = {
-        name: _shared_fields(cls) for name, cls in CronTrigger.FIELDS_MAP.items()
-    }
-
-
-def _weekday(token: str) -> int:
-    token = token.strip().lower()
-    if token in _NAMES:
-        return _NAMES.index(token)
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token) % 7
-    raise ValueError(f"{token!r} is not a weekday (0-7 or sun..sat)")
-
-
-def _cron_weekdays(field: str) -> list[int]:
-    """Expand a cron day-of-week field into the sorted weekdays (0=Sunday) it selects."""
-    days: set[int] = set()
-    for part in field.split(","):
-        span, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1 or (step_text and not step_text.isdigit()):
-            raise ValueError(f"bad step in day-of-week {part!r}")
-        if span == "*":
-            first, last = 0, 6
-        elif "-" in span:
-            low, high = span.split("-", 1)
-            first = _weekday(low)
-            last = 7 if high.strip() == "7" else _weekday(high)
-            if last < first:
-                raise ValueError(f"day-of-week range {span!r} runs backwards")
-        else:
-            first = last = _weekday(span)
-            if step_text:
-                last = 6
-        days.update(day % 7 for day in range(first, last + 1, step))
-    return sorted(days)
+def _value(field: int, text: str) -> int:
+    name, low, high, names = _FIELDS[field]
+    if text.isdigit():
+        value = int(text)
+        if field == 4 and value > high:
+            raise ValueError(f"{text!r} is not a weekday (0-7 or sun..sat)")
+        if value > high:
+            raise ValueError(f"{name} {value} is higher than the maximum ({high})")
+        if value < low:
+            raise ValueError(f"{name} {value} is lower than the minimum ({low})")
+        return value
+    if text.lower() in names:
+        return names.index(text.lower()) + (1 if field == 3 else 0)
+    if field == 4:
+        raise ValueError(f"{text!r} is not a weekday (0-7 or sun..sat)")
+    if field == 3:
+        raise ValueError(f"{text!r} is not a month (1-12 or jan..dec)")
+    raise ValueError(f"{text!r} is not a {name} (a number {low}-{high})")
 
 
-@functools.lru_cache(maxsize=4096)
-def cron_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
-    """Build a CronTrigger for a standard crontab `expression`; ValueError if it is not one.
+def _check_field(field: int, text: str) -> None:
+    name = _FIELDS[field][0]
+    for item in text.split(","):
+        match = _ITEM.fullmatch(item)
+        if match is None:
+            raise ValueError(
+                f"{name} {item!r} is not cron: expected *, a or a-b, each with an optional "
+                "/step (L, W, # and ? are not standard cron)"
+            )
+        _star, first, last, step = match.groups()
+        if first is not None:
+            low = _value(field, first)
+            if last is not None and _value(field, last) < low:
+                raise ValueError(f"{name} range {item!r} runs backwards")
+        if step is not None and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f"bad step in {name} {item!r} (a whole number from 1)")
 
-    Cached: validating a file and planning it build the same triggers, and the daemon re-plans
-    every `replan_every` and on each reload. Triggers are never mutated (APScheduler computes
-    fire times without changing the trigger), so sharing one is safe."""
+
+@functools.lru_cache(maxsize=8192)
+def validate(expression: str) -> str:
+    """`expression` if it is a standard 5-field cron that can fire; ValueError saying why not.
+
+    Cached: checking a file and planning it validate the same expressions."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(
             f"{expression!r} has {len(fields)} fields; cron needs 5 "
             "(minute hour day-of-month month day-of-week)"
         )
-    minute, hour, day, month, dow = fields
-    weekdays = "*" if dow == "*" else ",".join(_NAMES[d] for d in _cron_weekdays(dow))
+    for index, text in enumerate(fields):
+        _check_field(index, text)
+    try:
+        CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as exc:  # the grammar is fine: a day that is in none of the months
+        raise ValueError(f"it never fires ({exc}: no such day in the months given)") from None
+    return expression
 
-    def trigger(day: str, day_of_week: str) -> CronTrigger:
-        return _CronTrigger(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=day_of_week,
-            timezone=timezone,
-        )
 
-    if day != "*" and dow != "*":
-        return OrTrigger([trigger(day, "*"), trigger("*", weekdays)])
-    return trigger(day, weekdays)
+def is_fixed_time(expression: str) -> bool:
+    """Debian cron's test: neither the minute nor the hour field starts with `*`."""
+    minute, hour = expression.split()[:2]
+    return not minute.startswith("*") and not hour.startswith("*")
+
+
+def starts(
+    expression: str, tz: tzinfo, begin: datetime, until: datetime
+) -> tuple[list[datetime], datetime | None]:
+    """The instants (in UTC, sorted, distinct) at which `expression` fires in [begin, until)
+    with its fields read in `tz`, and its first instant at or after `until` (None: never).
+
+    Independent of where the search starts: a fixed-time job's fire instant in a fall-back
+    hour is its first pass, whichever pass `begin` is in, and is dropped here if before it."""
+    validate(expression)
+    found: list[datetime] = []
+    for moment in _iterate(expression, tz, begin):
+        if moment >= until:
+            return found, moment
+        if moment >= begin and (not found or moment != found[-1]):
+            found.append(moment)
+    return found, None
+
+
+def _iterate(expression: str, tz: tzinfo, begin: datetime) -> Iterator[datetime]:
+    """cronsim's fire times from `begin` on (at or after it, to the second), as UTC instants.
+
+    cronsim yields times strictly after its start, and a fixed-time job's times in wall-clock
+    order, which can map to an instant before `begin` (see starts())."""
+    start = begin.astimezone(UTC)
+    if start.microsecond:
+        start += timedelta(microseconds=1_000_000 - start.microsecond)
+    # cronsim yields times after its start: one second before `begin` (a whole second) is
+    # enough even from a fall-back hour's second pass, whose wall times it reads as the first.
+    search = CronSim(expression, (start - _SECOND).astimezone(tz))
+    while True:
+        try:
+            moment = next(search)
+        except StopIteration:  # no fire time in the next 50 years
+            return
+        yield moment.astimezone(UTC)
+
+
+def day_starts(expression: str, tz: tzinfo, day: date) -> list[datetime]:
+    """The instants of `day` (in `tz`) at the expression's minute and hour fields only: its
+    day, month and weekday fields are ignored (`extra_dates`). Same DST rules as starts()."""
+    minute, hour = expression.split()[:2]
+    times = f"{minute} {hour} * * *"
+    midnight = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+    found, _ = starts(times, tz, midnight - timedelta(hours=3), midnight + timedelta(hours=27))
+    return [s for s in found if s.astimezone(tz).date() == day]
+
+
+def dst_note(expression: str, tz: tzinfo, start: datetime) -> str:
+    """Why a fire instant is where it is, when a DST change decided it; "" otherwise."""
+    local = start.astimezone(tz)
+    before = (start - timedelta(microseconds=1)).astimezone(tz)
+    jump = (local.utcoffset() or timedelta()) - (before.utcoffset() or timedelta())
+    if jump > timedelta(0) and is_fixed_time(expression):
+        gap_start = local.replace(tzinfo=None) - jump
+        matching = _first_match(expression, gap_start, local.replace(tzinfo=None))
+        if matching is not None:
+            return f"DST: {matching:%H:%M} does not exist on {local:%Y-%m-%d}, run at the jump"
+    twin = local.replace(fold=1 - local.fold)
+    if twin.utcoffset() != local.utcoffset():  # a wall time the fall-back change repeats
+        if is_fixed_time(expression):
+            return f"DST: {local:%H:%M} occurs twice, recorded once (first pass)"
+        return f"DST: {local:%H:%M} occurs twice, {'second' if local.fold else 'first'} pass"
+    return ""
+
+
+def _first_match(expression: str, begin: datetime, until: datetime) -> datetime | None:
+    """The first naive wall time in [begin, until) that the expression's fields match."""
+    moment = next(CronSim(expression, begin - _SECOND))
+    return moment if moment < until else None
+
+
+@functools.lru_cache(maxsize=4096)
+def cron_trigger(expression: str, tz: tzinfo) -> CronSchedule:
+    """The expression's schedule in `tz`; ValueError if it is not a standard cron."""
+    return CronSchedule(validate(expression), tz)
+
+
+class CronSchedule:
+    """One expression in one zone, answering as an APScheduler trigger would."""
+
+    __slots__ = ("expression", "tz")
+
+    def __init__(self, expression: str, tz: tzinfo) -> None:
+        self.expression, self.tz = expression, tz
+
+    def get_next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
+        """The first fire time at or after `now`, in the zone (`previous` is not used)."""
+        _, moment = starts(self.expression, self.tz, now, now)
+        return None if moment is None else moment.astimezone(self.tz)

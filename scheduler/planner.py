@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-
-from scheduler import web_plan
+from scheduler import cron, web_plan
 from scheduler.calls import Call
 from scheduler.chunks import Window, chunk_window
 from scheduler.config import (
@@ -29,7 +25,6 @@ from scheduler.config import (
     Recording,
 )
 from scheduler.config_web import WebProvider
-from scheduler.cron import cron_trigger
 from scheduler.providers import lvb
 
 #: More than any day's length and any zone's offset change: a day this far from a range has no
@@ -47,7 +42,7 @@ class _Memo:
     begin: datetime | None = None  # cron starts were computed for [begin, until)
     until: datetime | None = None
     starts: list[datetime] = field(default_factory=list)
-    nexts: list[datetime | None] | None = None  # each trigger's first time at/after `until`
+    nexts: list[datetime | None] | None = None  # the cron's first start at/after `until`
     #: (window start, its fold) -> the window's chunks. The fold is part of the key because
     #: datetimes in one zone compare equal across a DST fold (PEP 495) though they are an hour
     #: apart.
@@ -85,9 +80,9 @@ def _cron_window_starts(
 ) -> list[datetime]:
     """sorted(set(_cron_starts(rec, tz, begin, until))), reusing the starts computed for an
     earlier range that `begin` falls in: only what lies past that range's end is computed, and
-    not even that when the trigger's next time after it is known to be past `until`.
+    not even that when the cron's next start after it is known to be past `until`.
 
-    Exact because every start is a whole second (cron has no seconds field) and a trigger's
+    Exact because every start is a whole second (cron has no seconds field) and a cron's
     first time at or after `begin` is its first at or after `begin` rounded up to the second:
     the starts in [begin, until) are the earlier ones at or after `begin` plus those from the
     earlier range's end on. Only taken when `begin` and `until` are not in `tz` itself, so that
@@ -105,7 +100,7 @@ def _cron_window_starts(
             if rec.extra_dates or nexts is None or any(t is not None and t < until for t in nexts):
                 nexts = []
                 kept = sorted(set(kept).union(_cron_starts(rec, tz, u0, until, nexts)))
-            # else: no trigger fires in [u0, until); each one's next time is still its next
+            # else: the cron does not fire in [u0, until); its next start is still its next
             memo.until, memo.nexts = until, nexts
         memo.begin, memo.starts = begin, kept
         return [s for s in kept if s < until]
@@ -125,60 +120,26 @@ def _cron_starts(
     until: datetime,
     nexts: list[datetime | None] | None = None,
 ) -> Iterator[datetime]:
+    """The cron's window starts in [begin, until) (instants, in UTC), as Debian cron would run
+    the job (cron.py: its DST rules included), less skip_dates and the days outside from /
+    until, plus its times on extra_dates. Appends to `nexts` its first start at or after
+    `until` (None: none ever), extra_dates aside."""
     assert rec.cron is not None
-    for start in _fire_times(cron_trigger(rec.cron, tz), begin, until, nexts):
+    found, after = cron.starts(rec.cron, tz, begin, until)
+    if nexts is not None:
+        nexts.append(after)
+    for start in found:
         day = start.astimezone(tz).date()
-        if day in rec.skip_dates or _repeated(start):
+        if day in rec.skip_dates:
             continue
         if (rec.from_date and day < rec.from_date) or (rec.until_date and day > rec.until_date):
             continue
-        yield start.astimezone(UTC)
-    if not rec.extra_dates:
-        return
-    minute, hour = rec.cron.split()[:2]
-    times_of_day = CronTrigger(minute=minute, hour=hour, timezone=tz)
+        yield start
     for day in sorted(rec.extra_dates):
         midnight = datetime.combine(day, time(0), tzinfo=tz)
         if midnight - _FAR > until or midnight + _FAR < begin:
-            continue  # no time of this day can be in [begin, until): spare the trigger
-        for start in _fire_times(times_of_day, midnight, midnight + timedelta(days=1)):
-            on_day = start.astimezone(tz).date() == day
-            if begin <= start < until and on_day and not _repeated(start):
-                yield start.astimezone(UTC)
-
-
-def _repeated(start: datetime) -> bool:
-    """True for the second occurrence of a wall time the fall-back DST change repeats (01:30
-    twice in New York on the first Sunday of November). Cron runs such a time once; a second
-    window would be a second, paid recording of the same show."""
-    return start.fold == 1 and start.replace(fold=0).utcoffset() != start.utcoffset()
-
-
-def _fire_times(
-    trigger: BaseTrigger,
-    begin: datetime,
-    until: datetime,
-    nexts: list[datetime | None] | None = None,
-) -> Iterator[datetime]:
-    """The trigger's fire times in [begin, until); in order, except that an OrTrigger's come
-    member by member (callers only use the set). Once exhausted, appends to `nexts` the first
-    time at or after `until` (None: none ever), one per member of an OrTrigger."""
-    if isinstance(trigger, OrTrigger):
-        # Stepping an OrTrigger yields the union of its members' times, but recomputes every
-        # member's next time at each step: walk each member once instead.
-        for member in trigger.triggers:
-            yield from _fire_times(member, begin, until, nexts)
-        return
-    moment: datetime | None = trigger.get_next_fire_time(None, begin)
-    while moment is not None and moment < until:
-        yield moment
-        # Step from the instant, not the wall time: in the hour a fall-back change repeats,
-        # APScheduler 3 answers a wall-time step with the same time forever.
-        moment = trigger.get_next_fire_time(
-            moment, moment.astimezone(UTC) + timedelta(microseconds=1)
-        )
-    if nexts is not None:
-        nexts.append(moment)
+            continue  # no time of this day can be in [begin, until)
+        yield from (s for s in cron.day_starts(rec.cron, tz, day) if begin <= s < until)
 
 
 def recording_calls(config: Config, rec: Recording, now: datetime, until: datetime) -> list[Call]:

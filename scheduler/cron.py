@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 from cronsim import CronSim, CronSimError
 
@@ -62,8 +62,10 @@ def _value(field: int, text: str) -> int:
     raise ValueError(f"{text!r} is not a {name} (a number {low}-{high})")
 
 
-def _check_field(field: int, text: str) -> None:
+def _check_field(field: int, text: str) -> str:
+    """The field as cronsim should read it; ValueError if it is not cron."""
     name = _FIELDS[field][0]
+    items = []
     for item in text.split(","):
         match = _ITEM.fullmatch(item)
         if match is None:
@@ -72,17 +74,24 @@ def _check_field(field: int, text: str) -> None:
                 "/step (L, W, # and ? are not standard cron)"
             )
         _star, first, last, step = match.groups()
-        if first is not None:
-            low = _value(field, first)
-            if last is not None and _value(field, last) < low:
-                raise ValueError(f"{name} range {item!r} runs backwards")
         if step is not None and (not step.isdigit() or int(step) == 0):
             raise ValueError(f"bad step in {name} {item!r} (a whole number from 1)")
+        if first is not None and last is not None:
+            low, high = _value(field, first), _value(field, last)
+            if high < low:
+                raise ValueError(f"{name} range {item!r} runs backwards")
+            if high == low:  # cronsim 2.8 reads `5-5/2` as `5/2` (5 to the maximum): say `5`
+                item = first
+        elif first is not None:
+            _value(field, first)
+        items.append(item)
+    return ",".join(items)
 
 
 @functools.lru_cache(maxsize=8192)
 def validate(expression: str) -> str:
-    """`expression` if it is a standard 5-field cron that can fire; ValueError saying why not.
+    """`expression` as cronsim is to read it, if it is a standard 5-field cron that can fire;
+    ValueError saying why not.
 
     Cached: checking a file and planning it validate the same expressions."""
     fields = expression.split()
@@ -91,13 +100,12 @@ def validate(expression: str) -> str:
             f"{expression!r} has {len(fields)} fields; cron needs 5 "
             "(minute hour day-of-month month day-of-week)"
         )
-    for index, text in enumerate(fields):
-        _check_field(index, text)
+    canonical = " ".join(_check_field(index, text) for index, text in enumerate(fields))
     try:
-        CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))
+        CronSim(canonical, datetime(2000, 1, 1, tzinfo=UTC))
     except CronSimError as exc:  # the grammar is fine: a day that is in none of the months
         raise ValueError(f"it never fires ({exc}: no such day in the months given)") from None
-    return expression
+    return canonical
 
 
 def is_fixed_time(expression: str) -> bool:
@@ -114,9 +122,8 @@ def starts(
 
     Independent of where the search starts: a fixed-time job's fire instant in a fall-back
     hour is its first pass, whichever pass `begin` is in, and is dropped here if before it."""
-    validate(expression)
     found: list[datetime] = []
-    for moment in _iterate(expression, tz, begin):
+    for moment in _iterate(validate(expression), tz, begin):
         if moment >= until:
             return found, moment
         if moment >= begin and (not found or moment != found[-1]):
@@ -132,15 +139,65 @@ def _iterate(expression: str, tz: tzinfo, begin: datetime) -> Iterator[datetime]
     start = begin.astimezone(UTC)
     if start.microsecond:
         start += timedelta(microseconds=1_000_000 - start.microsecond)
+    if not is_fixed_time(expression):
+        yield from _by_wall_clock(expression, tz, start)
+        return
     # cronsim yields times after its start: one second before `begin` (a whole second) is
     # enough even from a fall-back hour's second pass, whose wall times it reads as the first.
-    search = CronSim(expression, (start - _SECOND).astimezone(tz))
+    yield from _cronsim(expression, (start - _SECOND).astimezone(tz))
+
+
+def _cronsim(expression: str, start: datetime) -> Iterator[datetime]:
+    search = CronSim(expression, start)
     while True:
         try:
             moment = next(search)
         except StopIteration:  # no fire time in the next 50 years
             return
         yield moment.astimezone(UTC)
+
+
+def _by_wall_clock(expression: str, tz: tzinfo, start: datetime) -> Iterator[datetime]:
+    """A wildcard job's fire instants from `start` on: every instant whose wall time matches.
+
+    Between two offset changes the zone is a fixed offset, which cronsim steps exactly; across
+    a change its own stepping of a zone can skip wall times (cronsim 2.8, stepping an hour at
+    a time from 01:00 on Lord Howe's fall-back day, never sees 02:00-02:29 +10:30)."""
+    segment = start
+    for year in range(start.year, start.year + 51):  # cronsim gives up after 50 years too
+        for change in [*_changes(tz, year), datetime(year + 1, 1, 1, tzinfo=UTC)]:
+            if change <= segment:
+                continue
+            offset = segment.astimezone(tz).utcoffset() or timedelta(0)
+            fixed = timezone(offset)
+            for moment in _cronsim(expression, (segment - _SECOND).astimezone(fixed)):
+                if moment >= change:
+                    break
+                yield moment
+            segment = change
+
+
+@functools.lru_cache(maxsize=512)
+def _changes(tz: tzinfo, year: int) -> tuple[datetime, ...]:
+    """The instants (UTC, to the second) in `year` at which `tz`'s UTC offset changes."""
+    found = []
+    moment, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    offset = moment.astimezone(tz).utcoffset()
+    while moment < end:
+        step = moment + timedelta(hours=1)  # no zone changes twice within an hour
+        if step.astimezone(tz).utcoffset() != offset:
+            low, high = moment, step  # the change is in (low, high]
+            while high - low > _SECOND:
+                middle = low + (high - low) / 2
+                middle -= timedelta(microseconds=middle.microsecond)
+                if middle.astimezone(tz).utcoffset() == offset:
+                    low = middle
+                else:
+                    high = middle
+            found.append(high)
+            offset = step.astimezone(tz).utcoffset()
+        moment = step
+    return tuple(found)
 
 
 def day_starts(expression: str, tz: tzinfo, day: date) -> list[datetime]:
@@ -173,7 +230,7 @@ def dst_note(expression: str, tz: tzinfo, start: datetime) -> str:
 
 def _first_match(expression: str, begin: datetime, until: datetime) -> datetime | None:
     """The first naive wall time in [begin, until) that the expression's fields match."""
-    moment = next(CronSim(expression, begin - _SECOND))
+    moment = next(CronSim(validate(expression), begin - _SECOND))
     return moment if moment < until else None
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from scheduler import __version__, logs
 from scheduler.calls import Call
 from scheduler.clock import wall_clock
-from scheduler.config import CST, load_config
+from scheduler.config import CST, Config, load_config
+from scheduler.cron import dst_note
 from scheduler.durations import format_duration
 from scheduler.errors import ConfigError, StoreError
 from scheduler.lock import AlreadyRunning
@@ -219,10 +220,29 @@ def _plan(args: argparse.Namespace) -> int:
     )
     header = ("AT (CST)", "RECORDING", "ACTION", "CHANNEL/PAGE", "START → END (CST)", "CHUNK")
     rows = [header] + [_plan_row(c) for c in calls]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    local = _window_starts(config, calls)
+    if any(local):  # the window's start in the file's zone, when it says more than CST does
+        zone = f"WINDOW START ({config.timezone.key})"
+        rows = [(*r[:-1], text, r[-1]) for r, text in zip(rows, [zone, *local], strict=True)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return EXIT_OK
+
+
+def _window_starts(config: Config, calls: list[Call]) -> list[str]:
+    """Each call's window start in the file's zone with its UTC offset, and why, when a DST
+    change moved or doubled it (cron.dst_note). All "" when every one is a CST time."""
+    tz = config.timezone
+    crons = {r.name: r.cron for r in config.recordings}
+    shown, differs = [], False
+    for c in calls:
+        start = c.window_start.astimezone(tz)
+        expression = crons.get(c.recording)
+        note = dst_note(expression, tz, c.window_start) if expression else ""
+        differs = differs or bool(note) or start.utcoffset() != timedelta(hours=8)
+        shown.append(f"{start:%Y-%m-%d %H:%M%z}" + (f" ({note})" if note else ""))
+    return shown if differs else [""] * len(calls)
 
 
 def _plan_row(c: Call) -> tuple[str, ...]:

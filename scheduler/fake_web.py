@@ -33,6 +33,7 @@ from scheduler.fake_web_rules import (
     Fault,
     FunctionCrash,
     HttpStatus,
+    Vanish,
     control,
     gateway_message,
     list_tasks,
@@ -61,6 +62,7 @@ __all__ = [
     "FakeWeb",
     "HttpStatus",
     "Received",
+    "Vanish",
     "serve_forever",
 ]
 
@@ -100,6 +102,8 @@ class FakeWeb:
         callback_twice: bool = False,
         fail_tasks: Fail | None = None,  # every task ends with this error instead of videos
         has_list: bool = True,
+        crash_answer: str = "502",  # how the gateway passes a thrown function: "502" or "scf"
+        deployment_storage: str = "cfs",  # without StorageType: "cfs" (CFS_ID set) or "cos"
         on_received: Callable[[Received], None] | None = None,
     ) -> None:
         self._app_key = app_key
@@ -108,6 +112,8 @@ class FakeWeb:
         self._unknown_task_delay = unknown_task_delay
         self._fail_tasks = fail_tasks
         self._has_list = has_list
+        self._crash_answer = crash_answer
+        self._deployment_storage = deployment_storage
         self._on_received = on_received
         self._faults: deque[Fault] = deque()
         self._cond = asyncio.Condition()
@@ -245,6 +251,8 @@ class FakeWeb:
                 if isinstance(fault, ErrorCode):
                     error_code, error = fault.code, f"injected {fault.code}"
                     answer = {"ErrorCode": fault.code, "ErrorMessage": fault.message}
+                elif isinstance(fault, Vanish):
+                    answer = await self._vanishing_start(data, fault, now)
                 else:
                     failure = fault if isinstance(fault, Fail) else self._fail_tasks
                     answer = await self._act(action, req, failure, now)
@@ -258,7 +266,12 @@ class FakeWeb:
             answer = {"ErrorCode": exc.code, "ErrorMessage": exc.message, "RequestID": request_id}
             task_id = data.get("TaskID") if isinstance(data.get("TaskID"), str) else None
         except FunctionCrash as exc:
-            status, error, answer = 502, f"function crashed: {exc}", {"message": "Bad Gateway"}
+            error = f"function crashed: {exc}"
+            if self._crash_answer == "scf":  # SCF's own error body, passed on as HTTP 200 [U]
+                answer = {"errorCode": -1, "errorMessage": f"TypeError: {exc}"}
+                answer["requestId"] = request_id
+            else:
+                status, answer = 502, {"message": "Bad Gateway"}
         dropped = isinstance(fault, Drop)
         shown = None if dropped else status
         got = Received(action, data, ok, error_code, shown, now, task_id, error, request.path)
@@ -296,18 +309,32 @@ class FakeWeb:
             raise ApiError("InvalidParam", "invalid task id, task not found")
         if action == "Describe":
             return task.describe()
-        control(task, action, now)
+        control(task, action, now, self._life.stop_lag)
         await self._notify()
         return {"TaskID": task.task_id}
 
     async def _start(self, data: Any, failure: Fail | None, now: float) -> Json:
         validate_start(data)
-        task = FakeTask(str(uuid.uuid4()), dict(data), secs(now), len(self.tasks), failure)
-        self.tasks[task.task_id] = task  # created first: a client timeout still leaves it
+        task = self._new_task(data, failure, now)
         self._spawn(self._life.run(task))
         await self._notify()
         await task.started.wait()  # the cold start (stop() sets it too)
         return {"TaskID": task.task_id}
+
+    def _new_task(self, data: Json, failure: Fail | None, now: float) -> FakeTask:
+        task_id, seq = str(uuid.uuid4()), len(self.tasks)
+        task = FakeTask(task_id, dict(data), secs(now), seq, failure, self._deployment_storage)
+        self.tasks[task_id] = task  # created first: a client timeout still leaves it
+        return task
+
+    async def _vanishing_start(self, data: Json, fault: Vanish, now: float) -> Json:
+        validate_start(data)
+        task = self._new_task(data, None, now)
+        await self._notify()
+        await self._pause(fault.after)
+        del self.tasks[task.task_id]
+        await self._notify()
+        raise ApiError("InternalError", "invoke record function failed")
 
 
 async def serve_forever(

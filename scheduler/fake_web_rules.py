@@ -17,7 +17,6 @@ from scheduler.fake_web_tasks import CST, FINISHED, LIST_TIME_FORMAT, Fail, Fake
 MAX_DURATION_LIMIT = 36000  # hosted doc: 0..36000 (more needs a permanent key) [C 20]
 MAX_SIDE = 2560
 MUXERS = ("hls", "mp4")
-STORAGE_TYPES = ("cos", "cfs")
 GATEWAY_MESSAGES = {429: "API rate limit exceeded", 502: "Bad Gateway", 504: "Gateway Time-out"}
 CONTROLS = ("Pause", "Resume", "Refresh", "Stop", "Cancel")
 _LIST_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
@@ -47,7 +46,17 @@ class Drop:  # act (e.g. create the Start task), then close the connection unans
     action: str | None = None
 
 
-Fault: TypeAlias = Delay | HttpStatus | ErrorCode | Drop | Fail
+@dataclass(frozen=True)
+class Vanish:
+    """A Start whose recorder invoke fails: the task is created (List shows it `normal`),
+    `after` seconds later it is deleted and the Start answers InternalError (real
+    record.js:223-254). With `after` beyond the client's timeout, the client never hears it."""
+
+    after: float
+    action: str | None = "Start"
+
+
+Fault: TypeAlias = Delay | HttpStatus | ErrorCode | Drop | Fail | Vanish
 
 
 def gateway_message(status: int) -> str:
@@ -69,32 +78,30 @@ class FunctionCrash(Exception):
     """The real function throws here (no JSON contract): the gateway answers 502. [S/I]"""
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _blank(value: object) -> bool:
     return isinstance(value, str) and (value.strip() in ("", "null", "undefined"))
 
 
+def _out_of(value: object, low: float, high: float) -> bool:
+    """The source's `value < low || value > high`: only numbers can fail it (a JS comparison
+    with a non-numeric string is false both ways)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value < low or value > high
+
+
 def validate_start(data: Any) -> None:
-    """Start's checks (§3.2), a little stricter than the source: numbers must be integers."""
-    if not isinstance(data, dict) or not isinstance(data.get("RecordURL"), str):
-        raise ApiError("InvalidParam", "RecordURL is missing")
-    if _blank(data["RecordURL"]):
+    """Start's checks, as loose as the source's (real record.js:45-148): truthiness and numeric
+    comparisons only; 0 passes for Width/Height though the message says [1, 2560]; an unknown
+    StorageType is ignored (the deployment then chooses); ManualStart is read for truthiness."""
+    if not isinstance(data, dict) or not data.get("RecordURL"):
         raise ApiError("InvalidParam", "RecordURL is missing")
     for side in ("Width", "Height"):
-        value = data.get(side)
-        if value is not None and not (_is_int(value) and 0 <= value <= MAX_SIDE):
+        if _out_of(data.get(side), 0, MAX_SIDE):
             raise ApiError("InvalidParam", f"{side} must in range [1, {MAX_SIDE}]")
-    limit = data.get("MaxDurationLimit")
-    if limit is not None and not (_is_int(limit) and 0 <= limit <= MAX_DURATION_LIMIT):
+    if _out_of(data.get("MaxDurationLimit"), 0, MAX_DURATION_LIMIT):
         message = f"MaxDurationLimit must in range [0, {MAX_DURATION_LIMIT}]"
         raise ApiError("InvalidParam", message)
-    if data.get("StorageType", "cfs") not in STORAGE_TYPES:
-        raise ApiError("InvalidParam", "StorageType must be one of cos, cfs")
-    if "ManualStart" in data and not isinstance(data["ManualStart"], bool):
-        raise ApiError("InvalidParam", "ManualStart must be a boolean")
     output = data.get("Output")
     if output is None:
         return
@@ -153,7 +160,7 @@ def list_tasks(tasks: Iterable[FakeTask], data: Any) -> Json:
     return {"Total": len(chosen), "Tasks": [t.listed() for t in chosen]}
 
 
-def control(task: FakeTask, action: str, now: float) -> None:
+def control(task: FakeTask, action: str, now: float, stop_lag: float = 0.0) -> None:
     """Pause/Resume/Refresh/Stop (Cancel = Stop) on an existing task, per the §3.2 table."""
     status = task.status
     if action == "Pause":
@@ -170,6 +177,6 @@ def control(task: FakeTask, action: str, now: float) -> None:
         task.refreshes += status in ("recording", "paused")  # other states: success, no-op
     elif action in ("Stop", "Cancel"):
         if status in ("normal", "recording", "paused"):  # later states: success, no-op
-            task.cancel(now)
+            task.cancel(now, lag=stop_lag)
     else:
         raise ValueError(f"not a control action: {action}")

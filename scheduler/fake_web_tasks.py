@@ -30,6 +30,12 @@ ORDER = (*STATUSES, FINISHED)
 CALLBACK_ATTEMPTS = 5
 CALLBACK_TIMEOUT = 2.0  # axios timeout of the real callback worker
 BYTES_PER_SECOND = 125_000  # ~1 Mbit/s: FileSize grows with FileDuration
+#: The recorder writes StopTime when it handles the stop signal (BLPOP 2 s + a 1 s poll, real
+#: record.js:857): up to ~3 s after CancelTime. [S]
+STOP_LAG = 2.0
+#: Result of a task stopped before its recorder captured anything (real
+#: transcode/src/handlers/cfs-transcode-worker.ts:252-266). [S]
+NOTHING_RECORDED = ("InternalError", "video concat failed(ENOENT: no such file or directory)")
 CST = ZoneInfo("Asia/Shanghai")  # the function's local zone: List's times are in it
 LIST_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _TIME_KEYS = ("CreateTime", "StartTime", "CancelTime", "StopTime", "FinishTime")
@@ -87,6 +93,7 @@ class FakeTask:
     create_time: int
     seq: int  # creation order (ties in CreateTime)
     failure: Fail | None = None
+    deployment_storage: str = "cfs"  # what the function picks without StorageType (CFS_ID set?)
     status: str = "normal"
     history: list[str] = field(default_factory=lambda: ["normal"])
     start_time: int | None = None
@@ -98,6 +105,8 @@ class FakeTask:
     refreshes: int = 0
     recorded: float = 0.0  # clock seconds spent recording (paused time excluded)
     recording_since: float | None = None
+    started_at: float | None = None  # when the recorder started capturing (StartTime, exact)
+    ever_recorded: bool = False
     started: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -107,7 +116,9 @@ class FakeTask:
 
     @property
     def storage_type(self) -> str:
-        return str(self.param.get("StorageType") or "cfs")
+        """StorageType if valid, else the deployment's choice (real record.js:261-268)."""
+        asked = self.param.get("StorageType")
+        return asked if asked in ("cos", "cfs") else self.deployment_storage
 
     def move(self, status: str) -> None:
         """Change status; only forward, except recording ⇄ paused (the Redis helper's rule)."""
@@ -128,14 +139,19 @@ class FakeTask:
         self.move("paused")
 
     def resume(self, now: float) -> None:
-        self.recording_since = now if self.start_time is not None else None
+        if self.invoked_request_id:  # a recorder runs: resumeRecording starts or goes on
+            self.recording_since = now
+            self.ever_recorded = True
         self.move("recording")
 
-    def cancel(self, now: float, at: float | None = None) -> None:
-        """Stop (or MaxDurationLimit expiry at `at`): recording ends, status → canceled."""
-        self.recorded = min(self.recorded_seconds(now), float(self.max_duration))
+    def cancel(self, now: float, at: float | None = None, lag: float = 0.0) -> None:
+        """Stop (or MaxDurationLimit expiry at `at`): recording ends, status → canceled;
+        the recorder writes StopTime `lag` seconds later."""
+        moment = now if at is None else at
+        self.recorded = self.recorded_seconds(moment)
         self.recording_since = None
-        self.cancel_time = self.stop_time = secs(now if at is None else at)
+        self.cancel_time = secs(moment)
+        self.stop_time = secs(moment + lag) if self.ever_recorded else None
         self.move("canceled")
 
     def record(self) -> Json:
@@ -181,10 +197,11 @@ class FakeTask:
         filename = f"{math.floor(stop_moment * 1000)}{ext}"  # TargetName default: stop time
         if cos.get("TargetName") and muxer == "mp4":
             filename = cos["TargetName"] + ext
-        if self.storage_type == "cos":  # the source computes it so: paused time included
-            duration = (self.stop_time or 0) - (self.start_time or 0)
-        else:  # cfs: ffprobe of the file, which holds no paused time
-            duration = secs(self.recorded)
+        # ffprobe is run with -show_format only, so its `streams` are missing and the source
+        # falls back to StopTime - StartTime, paused time included, on cos and cfs alike (real
+        # transcode/src/handlers/upload-worker.js:18-43,421-425). No StartTime (a task paused
+        # before its recorder read it): NaN in the source, dropped as falsy.
+        duration = (self.stop_time or 0) - self.start_time if self.start_time else 0
         key = f"{str(cos.get('TargetDir') or self.task_id).lstrip('/')}/{filename}"
         bucket, region = cos.get("Bucket") or "web-record-1250000000", cos.get("Region")
         host = cos.get("Domain") or f"{bucket}.cos.{region or 'ap-guangzhou'}.myqcloud.com"
@@ -215,6 +232,7 @@ class Lifecycle:
     start_delay: float = 0.0
     callback_interval: float = 1.0
     callback_twice: bool = False
+    stop_lag: float = STOP_LAG
 
     async def run(self, task: FakeTask) -> None:
         await asyncio.sleep(self.start_delay)  # cold start of the record function
@@ -222,20 +240,27 @@ class Lifecycle:
         task.invoked_request_id = str(uuid.uuid4())
         if task.status == "normal":
             task.move("recording")
-        if task.status in ("recording", "paused"):
-            task.start_time = secs(now)
-            task.recording_since = now if task.status == "recording" else None
+        if task.status == "recording":
+            task.start_time, task.started_at = secs(now), now
+            task.recording_since, task.ever_recorded = now, True
+        # paused before the recorder read the task: it stays paused, with no StartTime, until
+        # a Resume starts the capture (real record.js:792,828)
         task.started.set()
         await self.notify()
         failure = task.failure
-        if task.start_time is None:  # stopped during the cold start: nothing was recorded [I]
-            failure = Fail("InternalErr.WebmErr", "no webm recorded", "record")
+        if task.storage_type == "cfs" and task.deployment_storage != "cfs":
+            failure = Fail("InternalErr", "storageType = cfs, but environment is empty")
+        if task.status == "canceled":  # stopped during the cold start
+            failure = Fail(*NOTHING_RECORDED)
         elif failure is not None and failure.at == "record":
             task.stop_time = secs(now)
             task.recording_since = None
         else:
             await self._until_stopped(task)
-            failure = failure if failure is not None and failure.at == "transcode" else None
+            if not task.ever_recorded:
+                failure = Fail(*NOTHING_RECORDED)
+            elif failure is None or failure.at != "transcode":
+                failure = None
             await self._step(task, "transcode")
         if failure is not None:
             task.result = {"ErrorCode": failure.code, "ErrorMessage": failure.message}
@@ -255,16 +280,18 @@ class Lifecycle:
         await self.notify()
 
     async def _until_stopped(self, task: FakeTask) -> None:
+        """Until Stop, or MaxDurationLimit: counted on the wall clock since StartTime, paused
+        time included (real record/handlers/heartbeat.js:52-53)."""
         while True:
             task.changed.clear()
             if task.status not in ("recording", "paused"):
                 return
             timeout: float | None = None
-            if task.status == "recording":
+            if task.started_at is not None:
                 now = self.clock()
-                left = task.max_duration - task.recorded_seconds(now)
+                left = task.max_duration - (now - task.started_at)
                 if left <= 0:  # MaxDurationLimit: the task stops itself at the limit
-                    task.cancel(now, at=now + left)
+                    task.cancel(now, at=now + left, lag=self.stop_lag)
                     await self.notify()
                     return
                 timeout = min(left, max(self.step, 0.01))  # the clock may be a fake one

@@ -24,6 +24,7 @@ from scheduler.fake_web import (
     Fail,
     FakeWeb,
     HttpStatus,
+    Vanish,
     serve_forever,
 )
 from scheduler.fake_web_auth import (
@@ -34,6 +35,7 @@ from scheduler.fake_web_auth import (
     MSG_STALE,
     parse_authorization,
 )
+from scheduler.fake_web_tasks import NOTHING_RECORDED, STOP_LAG
 from scheduler.providers import apigw
 from tests.conftest import LogCapture
 
@@ -365,10 +367,8 @@ async def test_two_identical_starts_make_two_tasks(env: Env) -> None:
         {"RecordURL": ""},
         {"RecordURL": PAGE, "Width": 2561},
         {"RecordURL": PAGE, "Height": -1},
-        {"RecordURL": PAGE, "Width": "1280"},
         {"RecordURL": PAGE, "MaxDurationLimit": 36001},
         {"RecordURL": PAGE, "MaxDurationLimit": -5},
-        {"RecordURL": PAGE, "StorageType": "nas"},
         {"RecordURL": PAGE, "Output": {"Video": {}}},
         {"RecordURL": PAGE, "Output": {"Video": {"Muxer": "flv"}}},
         {"RecordURL": PAGE, "Output": {"Video": {"Muxer": "hls", "EncryptKey": "k"}}},
@@ -383,6 +383,29 @@ async def test_start_validation(env: Env, data: dict[str, Any]) -> None:
     assert env.fake.tasks == {}
     [rec] = env.fake.received
     assert (rec.ok, rec.error_code, rec.status) == (False, "InvalidParam", 200)
+
+
+async def test_start_validation_is_as_loose_as_the_source(env: Env) -> None:
+    """Truthiness and numeric comparisons only (real record.js:45-148)."""
+    zero = await start(env, Width=0, Height=0)  # the message says [1, 2560]; 0 passes
+    text = await start(env, Width="1280", ManualStart="yes")  # no type checks
+    odd = await start(env, StorageType="nas")  # ignored: the deployment chooses
+    assert env.fake.tasks[zero] and env.fake.tasks[text]
+    assert env.fake.tasks[odd].storage_type == "cfs"
+
+
+async def test_without_storage_type_the_deployment_chooses() -> None:
+    async with running(deployment_storage="cos") as cos_only:
+        chosen = await start(cos_only)
+        forced = await start(cos_only, StorageType="cfs")
+        assert cos_only.fake.tasks[chosen].storage_type == "cos"
+        for task_id in (chosen, forced):
+            await call(cos_only, "Stop", {"TaskID": task_id})
+        assert "Videos" in (await finished(cos_only, chosen))["Result"]
+        # an explicit cfs where the deployment has no CFS: the recorder throws (real
+        # record.js:485-489) and the task ends without a video
+        failed = (await finished(cos_only, forced))["Result"]
+        assert failed["ErrorCode"] == "InternalErr" and "cfs" in failed["ErrorMessage"]
 
 
 async def test_limits_at_the_edges_and_default_duration(env: Env) -> None:
@@ -426,7 +449,7 @@ async def test_describe_drops_falsy_fields_and_param(env: Env) -> None:
         assert absent not in described
 
 
-async def test_walks_to_finished_with_videos_excluding_paused_time(env: Env) -> None:
+async def test_walks_to_finished_with_a_duration_that_includes_paused_time(env: Env) -> None:
     task_id = await start(env)
     ref = {"TaskID": task_id}
     env.clock.now += 10
@@ -442,10 +465,13 @@ async def test_walks_to_finished_with_videos_excluding_paused_time(env: Env) -> 
         *("canceled", "transcode", "upload", "callback", "finished"),
     ]
     assert described["Status"] == "finished"
-    assert described["CancelTime"] == described["StopTime"] == NOW + 115
+    # The recorder writes StopTime when it handles the stop signal, a little after CancelTime
+    assert described["CancelTime"] == NOW + 115
+    assert described["StopTime"] == NOW + 115 + STOP_LAG
     assert described["FinishTime"] == NOW + 115
     [video] = described["Result"]["Videos"]
-    assert video["FileDuration"] == 15  # 10 + 5: the 100 paused seconds are not in the file
+    # StopTime - StartTime, as the source computes it: the 100 paused seconds included
+    assert video["FileDuration"] == 115 + STOP_LAG
     assert type(video["FileSize"]) is int and video["FileSize"] > 0
     assert video["Filename"].endswith(".mp4") and video["FileURL"].startswith("http://")
     assert task_id in video["FileURL"] and "FileId" not in video
@@ -457,7 +483,7 @@ async def test_vod_output_gives_a_file_id(env: Env) -> None:
     env.clock.now += 60
     await call(env, "Stop", {"TaskID": task_id})
     [video] = (await finished(env, task_id))["Result"]["Videos"]
-    assert video["FileId"] and video["FileDuration"] == 60
+    assert video["FileId"] and video["FileDuration"] == 60 + STOP_LAG
 
 
 async def test_max_duration_limit_stops_the_task_itself(env: Env) -> None:
@@ -465,7 +491,72 @@ async def test_max_duration_limit_stops_the_task_itself(env: Env) -> None:
     env.clock.now += 45  # the fake notices within one step
     described = await finished(env, task_id)
     assert described["CancelTime"] == NOW + 30
-    assert described["Result"]["Videos"][0]["FileDuration"] == 30
+    assert described["Result"]["Videos"][0]["FileDuration"] == 30 + STOP_LAG
+
+
+async def test_a_pause_before_the_recorder_starts_leaves_the_task_paused() -> None:
+    """real record.js:792,828: the recorder never auto-starts a paused task nor writes its
+    StartTime; a Stop then leaves nothing recorded: InternalError "video concat failed"."""
+    async with running(start_delay=0.3) as env:
+        raw = body_of("Start", {"RecordURL": PAGE})
+        starting = asyncio.ensure_future(send(env, raw, signed(env, raw)))
+        await env.fake.wait_for(lambda: len(env.fake.tasks) == 1)
+        (task_id,) = env.fake.tasks
+        await call(env, "Pause", {"TaskID": task_id})
+        await starting
+        task = env.fake.tasks[task_id]
+        assert task.status == "paused" and task.start_time is None
+        await call(env, "Stop", {"TaskID": task_id})
+        result = (await finished(env, task_id))["Result"]
+        assert (result["ErrorCode"], result["ErrorMessage"]) == NOTHING_RECORDED
+        assert "StartTime" not in await call(env, "Describe", {"TaskID": task_id})
+
+
+async def test_a_task_stopped_before_recording_ends_in_video_concat_failed() -> None:
+    async with running(start_delay=0.3) as env:
+        raw = body_of("Start", {"RecordURL": PAGE})
+        starting = asyncio.ensure_future(send(env, raw, signed(env, raw)))
+        await env.fake.wait_for(lambda: len(env.fake.tasks) == 1)
+        (task_id,) = env.fake.tasks
+        await call(env, "Stop", {"TaskID": task_id})
+        await starting
+        result = (await finished(env, task_id))["Result"]
+        assert result["ErrorCode"] == "InternalError" and "concat" in result["ErrorMessage"]
+
+
+async def test_an_unknown_action_throws_as_502_or_as_an_scf_error_body() -> None:
+    async with running(has_list=False) as env:
+        raw = body_of("List", {"Status": "all"})
+        assert (await send(env, raw, signed(env, raw)))[0] == 502
+    async with running(has_list=False, crash_answer="scf") as env:
+        status, answer = await send(env, raw, signed(env, raw))
+        assert status == 200 and answer["errorCode"] == -1 and "ErrorCode" not in answer
+
+
+async def test_a_vanishing_start_shows_in_list_as_normal_then_is_gone() -> None:
+    """real record.js:223-254: the invoke fails after the task was stored."""
+    async with running() as env:
+        env.fake.inject(Vanish(after=0.3))
+        raw = body_of("Start", {"RecordURL": PAGE})
+        starting = asyncio.ensure_future(send(env, raw, signed(env, raw)))
+        await env.fake.wait_for(lambda: len(env.fake.tasks) == 1)
+        listed = await call(env, "List", {"Status": "all"})
+        assert [t["Status"] for t in listed["Tasks"]] == ["normal"]
+        task_id = listed["Tasks"][0]["TaskID"]
+        _, answer = await starting
+        assert answer["ErrorCode"] == "InternalError" and env.fake.tasks == {}
+        gone = await call(env, "Describe", {"TaskID": task_id})
+        assert gone["ErrorCode"] == "InvalidParam"
+
+
+async def test_max_duration_limit_counts_paused_time_too(env: Env) -> None:
+    """The real heartbeat compares the wall clock with StartTime, pauses included."""
+    task_id = await start(env, MaxDurationLimit=30)
+    env.clock.now += 10
+    await call(env, "Pause", {"TaskID": task_id})
+    env.clock.now += 25  # 35 s since StartTime, only 10 of them recorded
+    described = await finished(env, task_id)
+    assert described["CancelTime"] == NOW + 30
 
 
 async def test_injected_failure_ends_with_an_error_instead_of_videos(env: Env) -> None:
@@ -551,7 +642,7 @@ async def test_callback_is_posted_in_callback_state(env: Env) -> None:
     assert payload["Status"] == "callback" and payload["TaskID"] == task_id
     assert "Param" not in payload and "TempData" not in payload and "RequestID" not in payload
     assert payload["Result"] == described["Result"]
-    assert payload["Result"]["Videos"][0]["FileDuration"] == 20
+    assert payload["Result"]["Videos"][0]["FileDuration"] == 20 + STOP_LAG
     assert headers["Content-Type"].startswith("application/json")
     assert "Authorization" not in headers
     [delivery] = env.fake.callbacks

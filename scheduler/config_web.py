@@ -30,6 +30,15 @@ DEFAULT_MAX_DURATION = timedelta(hours=6)
 DURATION_MARGIN = timedelta(minutes=5)
 #: Cold starts take > 7 s and the gateway allows 90 s. [S]
 DEFAULT_WEB_TIMEOUT = timedelta(seconds=30)
+#: The function answers "task not found" only after its Redis back-off (256+512+1024+2048 ms,
+#: real common/redis.js:201; 4.0 s end to end when measured): a shorter timeout could never
+#: see that answer and would take it for a lost request. [S]
+MIN_WEB_TIMEOUT = timedelta(seconds=5)
+#: List scans every task record the deployment ever stored (no paging, records never expire:
+#: real record.js:737-782, common/redis.js:62), so it gets slower with age; it has its own
+#: timeout, up to the gateway's 90 s service timeout. [S/I]
+DEFAULT_LIST_TIMEOUT = timedelta(seconds=60)
+GATEWAY_TIMEOUT = timedelta(seconds=90)
 MAX_SIDE = 2560
 STORAGE_TYPES = ("cfs", "cos")
 MUXERS = ("mp4", "hls")
@@ -86,6 +95,7 @@ class WebProvider:
     #: The deployment answers the `List` action (the open-source function does): after a Start
     #: whose outcome is unknown, recsched looks for the task before starting another.
     list_tasks: bool = True
+    list_timeout: timedelta = DEFAULT_LIST_TIMEOUT
     type: str = "web"
 
     def secret_values(self) -> list[str]:
@@ -107,7 +117,7 @@ class WebOptions:
     max_duration: timedelta = DEFAULT_MAX_DURATION
     pauses: tuple[Pause, ...] = ()
     refresh_every: timedelta | None = None
-    storage_type: str = "cfs"
+    storage_type: str | None = None  # None: not sent, the deployment chooses cfs or cos
     output: str = ""  # Output as canonical JSON ("" = none), so the value stays hashable
     callback: bool = False
 
@@ -138,11 +148,22 @@ def web_provider(
     problem = timeout_error(timeout)
     if problem:
         r.error((*p, "timeout"), problem)
+    elif timeout < MIN_WEB_TIMEOUT:
+        r.error(
+            (*p, "timeout"),
+            "must be at least 5s: the function takes about 4 s to answer 'task not found'",
+        )
     elif timeout < timedelta(seconds=10):
         r.warn((*p, "timeout"), "a cold Start takes more than 7 s; 30s is recommended")
     spacing = r.duration(m, p, "retry_spacing", default=timedelta(seconds=5))
     if spacing < timedelta(seconds=3):
         r.error((*p, "retry_spacing"), "must be at least 3s (the duplicate window)")
+    list_timeout = r.duration(m, p, "list_timeout", default=max(DEFAULT_LIST_TIMEOUT, timeout))
+    if not timeout <= list_timeout <= GATEWAY_TIMEOUT:
+        r.error(
+            (*p, "list_timeout"),
+            "must be at least `timeout` and at most 90s (the gateway's service timeout)",
+        )
     rate_text = r.text(m, p, "rate")
     rate = None
     if rate_text is not None:
@@ -163,14 +184,23 @@ def web_provider(
         concurrency=r.integer(m, p, "concurrency", minimum=1, maximum=1000, default=20) or 20,
         rate=rate,
         list_tasks=r.boolean(m, p, "list", default=True),
+        list_timeout=list_timeout,
     )
     r.finish(
         m,
         p,
         "type endpoint app_key app_secret algorithm timeout max_attempts retry_spacing "
-        "concurrency rate list",
+        "concurrency rate list list_timeout",
     )
     return provider
+
+
+def _storage_type(r: Reader, m: dict[str, object], p: Path) -> str | None:
+    value = r.text(m, p, "storage_type")
+    if value is not None and value not in STORAGE_TYPES:
+        r.error((*p, "storage_type"), f"{value!r} is not one of: {', '.join(STORAGE_TYPES)}")
+        return None
+    return value
 
 
 def web_options(
@@ -208,7 +238,7 @@ def web_options(
         max_duration=max_duration,
         pauses=_pauses(r, m, p, duration, max_duration),
         refresh_every=refresh,
-        storage_type=r.choice(m, p, "storage_type", STORAGE_TYPES, default="cfs") or "cfs",
+        storage_type=_storage_type(r, m, p),
         output=_output(r, m, p),
         callback=callback,
     )

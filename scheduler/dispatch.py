@@ -305,7 +305,7 @@ class Dispatcher:
                 log.info("call.recovered", **fields, **facts, reason="sent, never answered")
                 return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
             found = await self.web.find(call, sent_at)
-            settled = await self._settle_unknown_start(call, fields, facts, found)
+            settled = await self._settle_unknown_start(call, fields, facts, found, sent_at)
             if settled is not None:
                 return settled
             return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
@@ -343,11 +343,54 @@ class Dispatcher:
         )
         return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
 
+    async def _confirm_adopted(
+        self,
+        call: Call,
+        fields: dict[str, Any],
+        facts: dict[str, Any],
+        found: Found,
+        first_sent: datetime,
+    ) -> bool:
+        """A task List shows as `normal` may still be deleted by the Start that made it (its
+        recorder invoke failed). Keep it as this Start's task meanwhile (a Pause or Stop due
+        now acts on it), and ask Describe once the gateway's service timeout has passed since
+        the first attempt: False if the function no longer knows it."""
+        await self.ledger.update(
+            call.key, State.SENT, self.clock(), task_id=found.task_id, detail="adopted, unconfirmed"
+        )
+        wait = (first_sent + web_api.GATEWAY_SERVICE_TIMEOUT - self.clock()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        exists = await self.web.exists(call, found.task_id)
+        if exists is False:
+            log.error(
+                "call.uncertain",
+                **fields,
+                **facts,
+                adopted_task_id=found.task_id,
+                resent=self.clock() + DUPLICATE_WINDOW < call.deadline,
+                message="the task List showed for the unanswered Start is gone (the Start "
+                "failed after creating it): no recorder runs; starting it again",
+            )
+            return False
+        return True
+
     async def _settle_unknown_start(
-        self, call: Call, fields: dict[str, Any], facts: dict[str, Any], found: Found
+        self,
+        call: Call,
+        fields: dict[str, Any],
+        facts: dict[str, Any],
+        found: Found,
+        first_sent: datetime,
     ) -> State | None:
         """After a web Start with no answer: adopt the task List found, or give up when it
         could not look; None means none was found (or cannot be looked for): start again."""
+        if (
+            found.task_id
+            and found.status == web_api.NOT_INVOKED
+            and not await self._confirm_adopted(call, fields, facts, found, first_sent)
+        ):
+            return None  # the task is gone: no recorder runs, start again
         if found.task_id:
             await self.ledger.update(
                 call.key,
@@ -377,6 +420,7 @@ class Dispatcher:
                 **fields,
                 **facts,
                 resent=False,
+                list=found.message,
                 message=f"Start was not answered and {found.message}: not started again "
                 "(that could make a second recorder); check the function's console",
             )
@@ -485,7 +529,7 @@ class Dispatcher:
                 uncertain = True
                 found = await self.web.find(call, first_sent)
                 facts = {**timing, "latency_ms": latency, "error": result.message}
-                settled = await self._settle_unknown_start(call, fields, facts, found)
+                settled = await self._settle_unknown_start(call, fields, facts, found, first_sent)
                 if settled is not None:
                     return settled
             elif result.outcome_unknown and not isinstance(provider, WebProvider):

@@ -35,6 +35,9 @@ POLL_MAX = timedelta(seconds=60)
 #: A task created this long before the unanswered Start is still taken to be its task (the
 #: function's clock and ours differ a little; CreateTime is in whole seconds). [I]
 LIST_SLACK = timedelta(seconds=30)
+#: The Describe row's detail when no result came within the poll budget: a callback that
+#: arrives later is still the task's result and is reported.
+NO_RESULT = "no result in time"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Found:
     """What List said about an unanswered Start: the task to adopt, or why there is none."""
 
     task_id: str = ""
+    status: str = ""  # the task's status in List (`normal`: its recorder not invoked yet)
     checked: bool = True  # False: List is not available or failed, nothing is known
     message: str = ""
     others: tuple[str, ...] = ()  # more candidates than one: possible duplicates
@@ -96,7 +100,9 @@ class WebClient:
         url = self.callback_url(provider, call.key) if wants_callback else ""
         return api.body(call.action, call.data, task_id=task_id, callback_url=url)
 
-    async def send(self, provider: WebProvider, action: str, body: bytes) -> dict[str, Any]:
+    async def send(
+        self, provider: WebProvider, action: str, body: bytes, limit: timedelta | None = None
+    ) -> dict[str, Any]:
         """One signed POST; the answer, or Permanent/TransientError/OutcomeUnknown."""
         assert provider.app_key is not None and provider.app_secret is not None
         headers = apigw.sign(
@@ -109,7 +115,7 @@ class WebClient:
             algorithm=provider.algorithm,
         )
         response: Response = await self.transport.post(
-            provider.endpoint, body, headers, timeout=provider.timeout.total_seconds()
+            provider.endpoint, body, headers, timeout=(limit or provider.timeout).total_seconds()
         )
         return api.parse_response(action, response.status, response.body)
 
@@ -123,14 +129,37 @@ class WebClient:
         data = api.list_data(first_sent - LIST_SLACK, self.clock() + LIST_SLACK)
         try:
             async with self.slot(provider.name):
-                answer = await self.send(provider, api.LIST, api.body(api.LIST, data))
+                answer = await self.send(
+                    provider, api.LIST, api.body(api.LIST, data), provider.list_timeout
+                )
         except ProviderError as exc:
             return Found(checked=False, message=f"List failed: {exc.message}")
         known = await self._known_task_ids(call)
         found = api.find_started(answer, opts.get("RecordURL", ""), known)
+        if found is None:
+            shown = json.dumps(answer, ensure_ascii=False)[:120]
+            return Found(checked=False, message=f"List answered without Tasks and Total: {shown}")
         if not found:
             return Found(message="List shows no task for this page since the first attempt")
-        return Found(task_id=found[0], others=tuple(found[1:]))
+        return Found(
+            task_id=found[0].task_id,
+            status=found[0].status,
+            others=tuple(t.task_id for t in found[1:]),
+        )
+
+    async def exists(self, call: Call, task_id: str) -> bool | None:
+        """Does the function still know this task? False only on its "task not found" answer;
+        None when Describe could not tell (a transient error)."""
+        provider = self.provider(call)
+        body = api.body(api.DESCRIBE, json.dumps({"TaskID": api.TASK_ID}), task_id=task_id)
+        try:
+            async with self.slot(provider.name):
+                await self.send(provider, api.DESCRIBE, body)
+        except PermanentError as exc:
+            return False if exc.message.startswith("InvalidParam") else None
+        except ProviderError:
+            return None
+        return True
 
     async def _known_task_ids(self, call: Call) -> set[str]:
         """TaskIDs other Starts of this recording already own (an earlier task of the window
@@ -145,7 +174,7 @@ class WebClient:
             return False
         self._reported.add(result.task_id)
         fields = {"recording": recording, "task_id": result.task_id, "status": result.status}
-        if result.error_code:
+        if result.failed:
             log.error(
                 "recording.failed",
                 **fields,
@@ -159,7 +188,16 @@ class WebClient:
                 **fields,
                 via=via,
                 videos=[v.to_log() for v in result.videos],
-                seconds=sum(v.duration_s or 0 for v in result.videos),
+                # FileDuration is StopTime - StartTime: paused time included [S]
+                file_duration_s=sum(v.duration_s or 0 for v in result.videos),
+            )
+        if result.callback_failed:
+            log.warning(
+                "recording.callback_failed",
+                **fields,
+                error_message=result.error_message,
+                message="the function could not POST the result to CallbackURL (check "
+                "http.public_url and that it reaches this daemon); the recording itself is fine",
             )
         wake = self._wake.get(result.task_id)
         if wake is not None:
@@ -211,7 +249,7 @@ class WebClient:
                         message="no result from Describe or the callback in time; "
                         "check the function's console",
                     )
-                    return State.FAILED, f"no result in time (last: {last})"
+                    return State.FAILED, f"{NO_RESULT} (last: {last})"
                 await self._pause(wake, delay)
                 if self.closing.is_set():
                     return State.CLAIMED, "stopped while polling"
@@ -252,7 +290,9 @@ class WebClient:
         result = api.parse_task(payload)
         recording = start_key.split("/", 1)[0]
         entry = await self.ledger.get(describe_key(start_key))
-        settled = entry is not None and entry.state in FINAL
+        settled = (
+            entry is not None and entry.state in FINAL and not entry.detail.startswith(NO_RESULT)
+        )
         if settled or not self.report(recording, result, "callback"):
             log.info("callback.duplicate", recording=recording, task_id=result.task_id)
         return aioweb.json_response({"ok": True})

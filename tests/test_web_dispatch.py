@@ -41,7 +41,7 @@ providers:
     endpoint: {fake.url}
     app_key: ${{WEB_APP_KEY}}
     app_secret: ${{WEB_APP_SECRET}}
-    timeout: 4s
+    timeout: 5s
     retry_spacing: 3s
 {provider}
 {http}
@@ -105,7 +105,7 @@ async def test_an_unanswered_start_is_found_through_list_and_adopted(
     config = _config(write_config, fake_web)
     dispatcher, ledger = _dispatcher(config)
     calls = _calls(config)
-    fake_web.inject(Delay(6, action="Start"))  # a cold start longer than the 4 s timeout
+    fake_web.inject(Delay(7, action="Start"))  # a cold start longer than the 5 s timeout
     assert await dispatcher.fire(calls["Start"]) == State.OK
     assert len(fake_web.starts()) == 1  # no second recorder
     (task_id,) = fake_web.tasks

@@ -40,7 +40,7 @@ providers:
     endpoint: {fake.url}
     app_key: ${{WEB_APP_KEY}}
     app_secret: ${{WEB_APP_SECRET}}
-    timeout: 4s
+    timeout: 5s
     retry_spacing: 3s
 http: {{listen: "127.0.0.1:{port}", public_url: "http://127.0.0.1:{port}"}}
 state: {{url: "sqlite:///{tmp_path}/state/recsched.db"}}

@@ -28,6 +28,18 @@ def _answer(**fields: object) -> str:
         ("Start", 200, "<html>", OutcomeUnknown),
         ("Start", 200, _answer(RequestID="r"), OutcomeUnknown),  # acted? List will tell
         ("Start", 404, "There is no api match uri", PermanentError),
+        # Describe answers InternalError for any Redis error but a missing task (issue 12.2)
+        (
+            "Describe",
+            200,
+            _answer(ErrorCode="InternalError", ErrorMessage="WRONGTYPE"),
+            TransientError,
+        ),
+        ("Describe", 200, _answer(ErrorCode="InvalidParam", ErrorMessage="x"), PermanentError),
+        # The function threw (an Action its build lacks) and SCF's own error body came back
+        # as HTTP 200: nothing is known of what it did (issue 12.4)
+        ("List", 200, _answer(errorCode=-1, errorMessage="TypeError: Cannot set"), OutcomeUnknown),
+        ("Stop", 200, _answer(errorCode=-1, errorMessage="TypeError"), OutcomeUnknown),
     ],
 )
 def test_errors_are_classified(action: str, status: int, text: str, error: type[Exception]) -> None:
@@ -97,9 +109,55 @@ def test_list_finds_the_page_s_task_and_skips_ones_already_owned() -> None:
             {"TaskID": "no-param"},
         ],
     }
-    assert web.find_started(answer, "https://a/", set()) == ["new", "older"]
-    assert web.find_started(answer, "https://a/", {"new"}) == ["older"]
-    assert web.find_started({"Tasks": "garbage"}, "https://a/", set()) == []
+    found = web.find_started(answer, "https://a/", set())
+    assert found is not None and [t.task_id for t in found] == ["new", "older"]
+    found = web.find_started(answer, "https://a/", {"new"})
+    assert found is not None and [t.task_id for t in found] == ["older"]
+    assert web.find_started({"Total": 0, "Tasks": []}, "https://a/", set()) == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {},  # a 200 with nothing: not "no task"
+        {"RequestID": "r"},
+        {"Tasks": []},  # no Total
+        {"Total": 0},  # no Tasks
+        {"Total": 1, "Tasks": "garbage"},
+        {"Total": True, "Tasks": []},
+    ],
+)
+def test_only_a_well_formed_list_answer_can_say_there_is_no_task(answer: dict[str, object]) -> None:
+    """Issue 12.4: an answer without a Tasks list and a Total must never justify a second
+    Start (it would be a second paid recorder)."""
+    assert web.find_started(answer, "https://a/", set()) is None
+
+
+def test_list_keeps_each_task_s_status() -> None:
+    answer = {
+        "Total": 1,
+        "Tasks": [{"TaskID": "t", "Status": "normal", "Param": {"RecordURL": "u"}}],
+    }
+    assert web.find_started(answer, "u", set()) == [web.Listed("t", "normal")]
+
+
+def test_a_failed_callback_is_not_a_failed_recording() -> None:
+    """Issue 12.1: the function keeps Result.Videos when only its callback POST failed."""
+    result = web.parse_task(
+        {
+            "TaskID": "t",
+            "Status": "finished",
+            "Result": {
+                "Videos": [{"Filename": "a.mp4", "FileURL": "http://cos/a.mp4"}],
+                "ErrorCode": "CallbackFailed",
+                "ErrorMessage": "Callback failed even after all tries.",
+            },
+        }
+    )
+    assert not result.failed and result.callback_failed
+    assert [v.url for v in result.videos] == ["http://cos/a.mp4"]
+    broken = web.parse_task({"TaskID": "t", "Status": "callback", "Result": {"ErrorCode": "X"}})
+    assert broken.failed and not broken.callback_failed
 
 
 def test_the_body_is_the_planned_data_with_its_placeholders_filled() -> None:

@@ -41,6 +41,15 @@ CALLBACK_PATH = "/callbacks/web/"
 DONE = frozenset({"callback", "finished"})
 #: Gateway statuses after which the function may have run (and a Start made a task). [C 22]
 MAYBE_RAN = frozenset({502, 504})
+#: Result.ErrorCode when the function could not POST to CallbackURL: the task still finished
+#: and its Result.Videos are kept (real callback/handlers/callback-worker.js:77-90). [S]
+CALLBACK_FAILED = "CallbackFailed"
+#: A task List shows in this status was created but its recorder not yet invoked: the Start
+#: may still fail and delete it (real record/handlers/record.js:223-254). [S]
+NOT_INVOKED = "normal"
+#: The gateway's service timeout for the function (serverless.yml `serviceTimeout: 90`): by
+#: then an unanswered Start has either invoked its recorder or deleted its task. [S]
+GATEWAY_SERVICE_TIMEOUT = timedelta(seconds=90)
 LIST_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # List's StartTime/EndTime, Asia/Shanghai [S]
 
 
@@ -56,8 +65,9 @@ def start_data(opts: WebOptions, limit: timedelta) -> dict[str, Any]:
         "Height": opts.height,
         "ManualStart": opts.manual_start,
         "MaxDurationLimit": int(limit.total_seconds()),
-        "StorageType": opts.storage_type,
     }
+    if opts.storage_type:  # absent, the function picks cfs or cos for its deployment [S]
+        data["StorageType"] = opts.storage_type
     if opts.callback:
         data["CallbackURL"] = CALLBACK_URL
     output = opts.output_value()
@@ -96,6 +106,12 @@ def parse_response(action: str, status: int, text: str) -> dict[str, Any]:
         raise OutcomeUnknown(f"answer is not JSON: {text[:80]!r}", status=status) from None
     if not isinstance(answer, dict):
         raise OutcomeUnknown(f"answer is not an object: {text[:80]!r}", status=status)
+    if "errorCode" in answer and "ErrorCode" not in answer:
+        # Serverless Cloud Function's own error body: the function threw (e.g. an Action its
+        # build lacks) after doing who knows what. Whether the gateway passes it as HTTP 200 or
+        # turns it into a 502 is not known [U]; either way the outcome is unknown.
+        detail = f"{answer.get('errorCode')}: {answer.get('errorMessage') or ''}".rstrip(": ")
+        raise OutcomeUnknown(f"the function failed: {detail}"[:300], status=status)
     code = answer.get("ErrorCode")
     if not code and action == START and not answer.get("TaskID"):
         raise OutcomeUnknown(f"Start answered without a TaskID: {text[:80]!r}", status=status)
@@ -104,8 +120,11 @@ def parse_response(action: str, status: int, text: str) -> dict[str, Any]:
     message = f"{code}: {answer.get('ErrorMessage') or ''}".rstrip(": ")
     if code == "InvalidStatus" and action == STOP:
         return answer  # already stopped: what Stop wanted
-    if code == "InternalError" and action != DESCRIBE:
-        raise TransientError(message, status=status)  # the function removed the task [S]
+    if code == "InternalError":
+        # Start: the function removed the task it made; Describe and the others: any Redis
+        # error but a missing task (real dispatch/handlers/record.js:400-413). Says nothing
+        # about the task, so ask again. [S]
+        raise TransientError(message, status=status)
     raise PermanentError(message, status=status)
 
 
@@ -149,6 +168,16 @@ class TaskResult:
     def done(self) -> bool:
         """Recorded, transcoded and uploaded (or failed): nothing will change any more."""
         return self.status in DONE
+
+    @property
+    def failed(self) -> bool:
+        """The recording failed. A failed callback is not a failed recording: the videos are
+        there (`callback_failed`)."""
+        return bool(self.error_code) and self.error_code != CALLBACK_FAILED
+
+    @property
+    def callback_failed(self) -> bool:
+        return self.error_code == CALLBACK_FAILED
 
 
 def _number(value: object) -> float | None:
@@ -204,12 +233,22 @@ def list_data(since: datetime, until: datetime) -> str:
     )
 
 
-def find_started(answer: dict[str, Any], url: str, known: set[str]) -> list[str]:
-    """TaskIDs in a List answer that record `url` and are not already someone's task, newest
-    first (List sorts them so). The time window was already applied by the function."""
+@dataclass(frozen=True)
+class Listed:
+    task_id: str
+    status: str
+
+
+def find_started(answer: dict[str, Any], url: str, known: set[str]) -> list[Listed] | None:
+    """Tasks in a List answer that record `url` and are not already someone's task, newest
+    first (List sorts them so); None if the answer is not a List answer (a `Tasks` list and a
+    `Total`): only a real "no such task" may justify starting again. The time window was
+    already applied by the function."""
+    tasks, total = answer.get("Tasks"), answer.get("Total")
+    if not isinstance(tasks, list) or isinstance(total, bool) or not isinstance(total, int):
+        return None
     found = []
-    tasks = answer.get("Tasks")
-    for task in tasks if isinstance(tasks, list) else []:
+    for task in tasks:
         if not isinstance(task, dict):
             continue
         param = task.get("Param")
@@ -217,7 +256,7 @@ def find_started(answer: dict[str, Any], url: str, known: set[str]) -> list[str]
             continue
         task_id = str(task.get("TaskID") or "")
         if task_id and task_id not in known and param.get("RecordURL") == url:
-            found.append(task_id)
+            found.append(Listed(task_id, str(task.get("Status") or "")))
     return found
 
 

@@ -362,6 +362,7 @@ async def serve_forever(
             error=r.error,
         )
 
+    options.setdefault("unknown_task_delay", REAL_UNKNOWN_TASK_DELAY)  # as slow as the real one
     fake = FakeWeb(app_key, app_secret, on_received=log_received, **options)
     endpoint = await fake.start(host, port)
     try:

@@ -6,12 +6,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler import cron
 from scheduler.cron import cron_trigger
 from scheduler.durations import format_duration, parse_duration
 from scheduler.errors import Problem
@@ -308,74 +306,6 @@ def test_day_of_month_and_weekday_are_ored_like_cron() -> None:
     trigger = cron_trigger("0 20 1 * 1", CST)  # the 1st of the month, and every Monday
     days = [f"{t:%a %d}" for t in _week(trigger)]
     assert days == ["Mon 30", "Tue 01"]
-
-
-_FIELD = st.one_of(
-    st.just("*"),
-    st.integers(0, 59).map(str),
-    st.tuples(st.integers(0, 29), st.integers(30, 59)).map(lambda r: f"{r[0]}-{r[1]}"),
-    st.integers(1, 20).map(lambda step: f"*/{step}"),
-    st.lists(st.integers(0, 59), min_size=2, max_size=4).map(lambda v: ",".join(map(str, v))),
-)
-
-
-def _bounded(field: str, top: int, low: int = 0) -> str:
-    """`field` (drawn for 0..59) squeezed into low..top, keeping its shape."""
-
-    def fit(text: str) -> str:
-        return str(low + int(text) % (top - low + 1))
-
-    if field == "*":
-        return field
-    if field.startswith("*/"):
-        return f"*/{1 + (int(field[2:]) - 1) % (top - low)}"
-    if "-" in field:
-        first, last = sorted(int(fit(v)) for v in field.split("-"))
-        return f"{first}-{last}"
-    return ",".join(fit(v) for v in field.split(","))
-
-
-@given(
-    minute=_FIELD,
-    hour=_FIELD,
-    day=_FIELD,
-    month=_FIELD,
-    weekday=st.sampled_from(["*", "1-5", "0,6", "3", "*/2", "sun"]),
-    zone=st.sampled_from(["Asia/Shanghai", "America/New_York", "Europe/London"]),
-    start=st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31)),
-)
-def test_cron_triggers_fire_exactly_when_apschedulers_own_would(
-    minute: str, hour: str, day: str, month: str, weekday: str, zone: str, start: datetime
-) -> None:
-    """cron_trigger shares parsed fields between triggers: the times must not change (DST
-    zones included) compared with a CronTrigger built from the same fields."""
-    tz = ZoneInfo(zone)
-    expression = " ".join(
-        [
-            _bounded(minute, 59),
-            _bounded(hour, 23),
-            _bounded(day, 28, 1),
-            _bounded(month, 12, 1),
-            weekday,
-        ]
-    )
-    ours = cron_trigger(expression, tz)
-    again = cron_trigger.__wrapped__(expression, tz)  # built anew: its fields are shared
-    with pytest.MonkeyPatch.context() as patch:  # the reference: APScheduler's own class
-        patch.setattr(cron, "_CronTrigger", CronTrigger)
-        reference = cron_trigger.__wrapped__(expression, tz)
-    begin = start.replace(tzinfo=tz)
-    for trigger in (ours, again):
-        assert _times(trigger, begin) == _times(reference, begin)
-
-
-def _times(trigger: BaseTrigger, begin: datetime) -> list[datetime | None]:
-    """The first fire times from `begin`, stepping by instant as the planner does."""
-    times = [trigger.get_next_fire_time(None, begin)]
-    while len(times) < 6 and times[-1] is not None:
-        step = times[-1].astimezone(ZoneInfo("UTC")) + timedelta(microseconds=1)
-        times.append(trigger.get_next_fire_time(times[-1], step))
-    return times
 
 
 def test_an_invalid_field_is_an_error_every_time() -> None:

@@ -22,6 +22,7 @@ _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 #: ISO 8601 'T', an offset's '+') goes straight to fromisoformat, sparing two failed strptime
 #: calls (exceptions, ~10 us each) per one-off time.
 _STRPTIME_TEXT = re.compile(r"[\d\s:-]*")
+_HAS_TIME = re.compile(r"\d{4}-?\d{2}-?\d{2}[T ]\d")
 
 
 class Reader:
@@ -193,7 +194,8 @@ class Reader:
             except ValueError:
                 pass
             else:
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+                if _HAS_TIME.match(value.strip()):  # fromisoformat takes a bare date as 00:00
+                    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
         self.error(
             (*p, key),
             f"{value!r} is not a date and time (YYYY-MM-DD HH:MM[:SS], in `timezone`)",

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-_REFERENCE = re.compile(r"\$\{(?:(file|cred):)?([^}]+)\}")
+_REFERENCE = re.compile(r"\$\{(?:(file|cred):)?([^}]*)\}")
 
 
 class Secret:
@@ -53,6 +53,10 @@ def resolve(text: str, env: Mapping[str, str]) -> Secret:
     if match is None:
         return Secret(text, "literal in YAML")
     kind, name = match.groups()
+    if not name.strip():
+        raise ValueError(
+            f"{text.strip()} names nothing: write ${{VAR}}, ${{file:PATH}} or ${{cred:NAME}}"
+        )
     if kind is None:
         if not env.get(name):
             raise ValueError(f"environment variable {name} is not set (or is empty)")

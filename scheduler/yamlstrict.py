@@ -20,9 +20,33 @@ from scheduler.errors import Problem
 Path = tuple[str | int, ...]
 Marks = dict[Path, tuple[int, int]]  # key path -> (line, column), both 1-based
 
+#: Nodes that aliases may add beyond the file's own: a schedule repeats a settings block now and
+#: then; a "billion laughs" file repeats nodes a billion times. Past this: an error naming the
+#: alias, found in milliseconds instead of gigabytes later.
+ALIAS_BUDGET = 10_000
+#: Nesting a schedule never needs (its deepest key is about six levels down).
+MAX_DEPTH = 32
+
+
+class _Refused(Exception):
+    """Stop converting: the file is past a bound (the problem is already recorded)."""
+
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader with YAML-1.2-core implicit types only."""
+    """SafeLoader with YAML-1.2-core implicit types only; remembers each alias's name."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_names: dict[int, str] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            name = str(event.anchor)
+            node = super().compose_node(parent, index)
+            self.alias_names.setdefault(id(node), name)
+            return node
+        return super().compose_node(parent, index)
 
 
 _StrictLoader.yaml_implicit_resolvers = {}
@@ -53,8 +77,11 @@ if _CSafeLoader is not None:
 
 
 #: Text libyaml reads more leniently than PyYAML (tabs, `?` in flow collections, a BOM after
-#: the start, characters PyYAML's reader rejects): such files go through the pure-Python loader.
-_PYTHON_ONLY = re.compile(r"[\t?\ufeff]|" + yaml.reader.Reader.NON_PRINTABLE.pattern)
+#: the start, characters PyYAML's reader rejects), and anchors (only the pure-Python composer
+#: tells which alias a repeated node came from): such files go through the pure-Python loader.
+_PYTHON_ONLY = re.compile(
+    r"[\t?\ufeff]|(?:^|[ \[{,])&\S|" + yaml.reader.Reader.NON_PRINTABLE.pattern, re.MULTILINE
+)
 
 
 def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
@@ -86,13 +113,20 @@ def load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
 
 
 def _load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
-    fast = _compose_fast(text)
+    try:
+        fast = _compose_fast(text)
+    except RecursionError:
+        return None, {}, [_too_deep(text, filename)]
     if fast is not None:
         value, marks, problems = _to_value(*fast, filename)
         if not problems:
             return value, marks, problems
         # problems quote the source text, which only the pure-Python marks carry
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)  # its reader already rejects control characters
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col(text, exc.position)
+        return None, {}, [Problem(filename, line, col, "", _unprintable(exc.character))]
     _free_as_converted(loader, text)
     try:
         node = loader.get_single_node()
@@ -101,11 +135,38 @@ def _load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         message = f"YAML syntax error: {exc.problem or exc.context}"
         return None, {}, [Problem(filename, line, col, "", message)]
-    except yaml.YAMLError as exc:  # pragma: no cover - reader errors (bad encoding) land here
-        return None, {}, [Problem(filename, 0, 0, "", f"YAML error: {exc}")]
+    except RecursionError:
+        return None, {}, [_too_deep(text, filename)]
+    except yaml.reader.ReaderError as exc:  # a control character further into a long file
+        line, col = _line_col(text, exc.position)
+        return None, {}, [Problem(filename, line, col, "", _unprintable(exc.character))]
     finally:
         loader.dispose()
     return _to_value(node, loader, filename)
+
+
+def _unprintable(character: object) -> str:
+    code = ord(character) if isinstance(character, str) else character
+    return f"control character U+{code:04X} is not allowed in YAML text"
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    line_start = text.rfind("\n", 0, position) + 1
+    return text.count("\n", 0, position) + 1, position - line_start + 1
+
+
+def _too_deep(text: str, filename: str) -> Problem:
+    """The composer ran out of stack: point at the first bracket nested past MAX_DEPTH."""
+    depth = 0
+    line, col = 1, 1
+    for index, char in enumerate(text):
+        depth += char in "[{"
+        depth -= char in "]}"
+        if depth > MAX_DEPTH:
+            line, col = _line_col(text, index)
+            break
+    return Problem(filename, line, col, "", f"nested deeper than {MAX_DEPTH} levels")
 
 
 def _to_value(
@@ -115,7 +176,11 @@ def _to_value(
     problems: list[Problem] = []
     if node is None:
         return None, marks, problems
-    value = _convert(node, (), loader, marks, problems, filename)
+    walk = _Walk(loader, marks, problems, filename)
+    try:
+        value = walk.convert(node, (), repeated=False)
+    except _Refused:
+        return None, marks, problems
     return value, marks, problems
 
 
@@ -129,16 +194,67 @@ def _free_as_converted(loader: Any, text: str) -> None:
 _STR = "tag:yaml.org,2002:str"
 
 
-def _convert(
-    node: yaml.Node,
-    path: Path,
-    loader: Any,
-    marks: Marks,
-    problems: list[Problem],
-    filename: str,
-) -> Any:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+class _Walk:
+    """Node tree -> plain values and marks, bounded: alias expansion within ALIAS_BUDGET, no
+    alias inside the node it names, at most MAX_DEPTH levels."""
+
+    def __init__(self, loader: Any, marks: Marks, problems: list[Problem], filename: str) -> None:
+        self.loader = loader
+        self.marks = marks
+        self.problems = problems
+        self.filename = filename
+        self.seen: set[int] = set()  # nodes converted once: the next visit is via an alias
+        self.open: set[int] = set()  # containers being converted (an alias to one is a loop)
+        self.repeats = 0  # nodes converted again through aliases
+        self.via = "an alias"  # the alias whose copy is being converted
+
+    def refuse(self, path: Path, node: yaml.Node, message: str) -> _Refused:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        self.problems.append(Problem(self.filename, line, col, format_path(path), message))
+        return _Refused()
+
+    def alias(self, node: yaml.Node) -> str:
+        names: dict[int, str] = getattr(self.loader, "alias_names", {})
+        return f"*{names[id(node)]}" if id(node) in names else "an alias"
+
+    def convert(self, node: yaml.Node, path: Path, repeated: bool) -> Any:
+        key = id(node)
+        if key in self.open:
+            raise self.refuse(path, node, f"{self.alias(node)} refers to a node that contains it")
+        if key in self.seen and not repeated:
+            repeated = True  # from here down, everything is a copy an alias made
+            self.via = self.alias(node)
+        if repeated:
+            self.repeats += 1
+            if self.repeats > ALIAS_BUDGET:
+                message = (
+                    f"aliases expand to more than {ALIAS_BUDGET} nodes ({self.via} and the "
+                    "aliases inside it): a schedule needs no such repetition"
+                )
+                raise self.refuse(path, node, message)
+        self.seen.add(key)
+        if len(path) > MAX_DEPTH:
+            raise self.refuse(path, node, f"nested deeper than {MAX_DEPTH} levels")
+        self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self.open.add(key)
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path, repeated)
+                return self._sequence(node, path, repeated)
+            finally:
+                self.open.discard(key)
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            return node.value  # what construct_object returns for text, without its bookkeeping
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            line, col = self.marks[path]
+            message = f"bad value: {exc}"
+            self.problems.append(Problem(self.filename, line, col, format_path(path), message))
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, repeated: bool) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -146,14 +262,14 @@ def _convert(
             line = key_node.start_mark.line + 1
             col = key_node.start_mark.column + 1
             if not isinstance(key, str):
-                problems.append(
-                    Problem(filename, line, col, format_path(path), "keys must be text")
+                self.problems.append(
+                    Problem(self.filename, line, col, format_path(path), "keys must be text")
                 )
                 continue
             if key in first_seen:
-                problems.append(
+                self.problems.append(
                     Problem(
-                        filename,
+                        self.filename,
                         line,
                         col,
                         format_path((*path, key)),
@@ -163,25 +279,18 @@ def _convert(
                 continue
             first_seen[key] = line
             child = (*path, key)
-            result[key] = _convert(value_node, child, loader, marks, problems, filename)
-            marks[child] = (line, col)
+            result[key] = self.convert(value_node, child, repeated)
+            self.marks[child] = (line, col)
         return result
-    if isinstance(node, yaml.SequenceNode):
+
+    def _sequence(self, node: yaml.SequenceNode, path: Path, repeated: bool) -> list[Any]:
         items: list[Any] = node.value
         result_items = []
         for index, item in enumerate(items):
-            result_items.append(_convert(item, (*path, index), loader, marks, problems, filename))
-            if loader.free_converted:
+            result_items.append(self.convert(item, (*path, index), repeated))
+            if self.loader.free_converted:
                 items[index] = None  # the value is built: let the item's nodes go now
         return result_items
-    if node.tag == _STR and isinstance(node, yaml.ScalarNode):
-        return node.value  # what construct_object returns for text, without its bookkeeping
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        line, col = marks[path]
-        problems.append(Problem(filename, line, col, format_path(path), f"bad value: {exc}"))
-        return None
 
 
 def format_path(path: Path) -> str:

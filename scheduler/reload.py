@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from scheduler.calls import Call
 from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.engine import Engine
@@ -53,6 +54,7 @@ class Reloader:
         clock: Callable[[], datetime],
         on_start: Callable[[], None] | None = None,
         on_result: Callable[[bool, Config], None] | None = None,
+        plan_lock: asyncio.Lock | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -60,6 +62,9 @@ class Reloader:
         self.clock = clock
         self.on_start = on_start
         self.on_result = on_result
+        #: Planning keeps memos shared by every plan() call, so plans are made one at a time:
+        #: the daemon's periodic re-plan holds the same lock.
+        self.plan_lock = plan_lock or asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._waiting: list[asyncio.Future[ReloadOutcome]] = []
@@ -80,7 +85,7 @@ class Reloader:
         while True:
             self._again = False
             waiting, self._waiting = self._waiting, []
-            outcome = self.reload_once()
+            outcome = await self.reload_once()
             for waiter in waiting:
                 if not waiter.done():
                     waiter.set_result(outcome)
@@ -88,34 +93,44 @@ class Reloader:
                 return
             await asyncio.sleep(0)
 
-    def reload_once(self) -> ReloadOutcome:
-        """Re-read the file and apply it (or reject it). The cyclic garbage collector is paused
-        meanwhile: with a large schedule the daemon holds about a million objects, and each
-        full collection triggered by the new plan's allocations scans them all (0.25 s each)."""
+    async def reload_once(self) -> ReloadOutcome:
+        """Re-read the file and apply it (or reject it). Reading, validating and planning run
+        in a worker thread, so timers, /healthz and the watchdog go on meanwhile (the YAML
+        reader's bounds keep that work short); only the swap runs on the event loop. Whatever
+        goes wrong, the reload ends in `config.reloaded` or `config.rejected`, and systemd
+        hears READY=1 after RELOADING=1. The cyclic garbage collector is paused meanwhile:
+        with a large schedule the daemon holds about a million objects, and each full
+        collection triggered by the new plan's allocations scans them all (0.25 s each)."""
         enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._reload_once()
+            if self.on_start is not None:
+                self.on_start()
+            try:
+                return await self._reload_once()
+            except Exception as exc:  # a bug must not leave systemd "reloading"
+                log.exception("config.reload_crashed", file=self.config.file)
+                return self._reject((f"{self.config.file}: reload failed: {type(exc).__name__}",))
         finally:
             if enabled:
                 gc.enable()
 
-    def _reload_once(self) -> ReloadOutcome:
-        if self.on_start is not None:
-            self.on_start()
+    async def _reload_once(self) -> ReloadOutcome:
         old = self.config
-        try:
-            new = load_config(old.file)
-        except ConfigError as exc:
-            return self._reject(tuple(str(p) for p in exc.problems))
-        except Exception as exc:  # a reader bug must not kill the reload task (or its waiters)
-            return self._reject((f"{old.file}: cannot be loaded: {type(exc).__name__}: {exc}",))
+        now = self.clock()
+        async with self.plan_lock:
+            try:
+                new, calls = await asyncio.to_thread(_read_and_plan, old.file, now)
+            except ConfigError as exc:
+                return self._reject(tuple(str(p) for p in exc.problems))
+            except Exception as exc:  # a reader bug must not kill the reload (or its waiters)
+                problem = f"{old.file}: cannot be loaded: {type(exc).__name__}: {exc}"
+                return self._reject((problem,))
         for warning in new.warnings:
             log.warning("config.warning", message=warning)
         if new.state != old.state:
             log.warning("config.restart_needed", key="state", message="takes effect on restart")
-        now = self.clock()
-        diff = self.engine.apply(plan(new, now), now)
+        diff = self.engine.apply(calls, now)
         self.dispatcher.use(new)
         self.config = new
         log.info(
@@ -180,6 +195,12 @@ class Reloader:
             seen = current  # a rejected file is not retried until it changes again
             log.info("config.changed", file=self.config.file)
             self.request()
+
+
+def _read_and_plan(file: str, now: datetime) -> tuple[Config, list[Call]]:
+    """The worker thread's part of a reload: pure work, no event-loop state."""
+    new = load_config(file)
+    return new, plan(new, now)
 
 
 def _digest(path: str) -> str | None:

@@ -56,6 +56,7 @@ class Service:
             on_start=self.notifier.reloading,
             on_result=self._reloaded,
         )
+        self.plan_lock = self.reloader.plan_lock
         self.control = ControlServer(control_socket(os.environ), self.reloader.request)
         self.http: HttpApi | None = None
         self.ready = False
@@ -141,7 +142,9 @@ class Service:
         while True:
             await asyncio.sleep(self.config.daemon.replan_every.total_seconds())
             now = self.clock()
-            added = self.engine.schedule(plan(self.config, now), now)
+            async with self.plan_lock:  # off the event loop, one plan at a time
+                calls = await asyncio.to_thread(plan, self.config, now)
+            added = self.engine.schedule(calls, now)
             log.info("plan.extended", calls=added, **self.summary())
             if isinstance(self.ledger, DurableLedger | SharedLedger):
                 await self.ledger.prune(now, self.config.state.retention)

@@ -100,4 +100,4 @@ def test_the_aiohttp_bound_guarantees_the_guard() -> None:
     (spec,) = [d for d in project["project"]["dependencies"] if d.startswith("aiohttp")]
     match = re.search(r">=\s*(\d+)\.(\d+)", spec)
     assert match and (int(match[1]), int(match[2])) >= (3, 11), spec
-    assert "_retry_connection" in aiohttp.ClientSession.__slots__  # type: ignore[attr-defined]
+    assert "_retry_connection" in aiohttp.ClientSession.ATTRS  # the attribute aiohttp reads

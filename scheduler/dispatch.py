@@ -210,8 +210,7 @@ class Dispatcher:
             if entry is not None and entry.state in (State.CLAIMED, State.SENT):
                 held = await self.ledger.peer_lease(call.key)
                 if held is not None:
-                    if not await self._wait_for_peer(call, fields, *held):
-                        return State.CLAIMED
+                    await self._wait_for_peer(call, fields, *held)
                     continue
                 if not await self.ledger.take_over(call.key):
                     continue  # a peer took it over or settled it first: look again
@@ -281,11 +280,11 @@ class Dispatcher:
 
     async def _wait_for_peer(
         self, call: Call, fields: dict[str, Any], peer: str, seconds: float
-    ) -> bool:
-        """Watch a call a live peer holds until its lease ends; False if that is too late."""
-        if self.clock() + timedelta(seconds=seconds) >= call.deadline:
-            log.info("call.claimed_by_peer", **fields, owner=peer, watching=False)
-            return False
+    ) -> None:
+        """Watch a call a live peer holds until its lease ends, however late that is: if the
+        peer died, its call is settled here (taken over: `uncertain` when it was `sent`,
+        `missed` when it never was), not left `sent` until some later start-up. A `sent`
+        lease lasts the request timeout + 5 s, often longer than a short chunk."""
         log.info(
             "call.claimed_by_peer",
             **fields,
@@ -294,7 +293,6 @@ class Dispatcher:
             recheck_in_s=round(seconds, 3),
         )
         await asyncio.sleep(seconds + LEASE_SLACK_S)
-        return True
 
     async def _after_crash(self, call: Call, entry: Entry, fields: dict[str, Any]) -> State:
         provider = self.config.providers[call.provider]

@@ -12,8 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import CST
+from scheduler.config import CST, load_config
+from scheduler.dispatch import Dispatcher
 from scheduler.fake_lvb import FakeLvb
+from scheduler.ledger import State
+from scheduler.planner import plan
+from scheduler.shared import SharedLedger
+from scheduler.transport import Transport
+from tests.conftest import LogCapture
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.usefixtures("lvb_env")
@@ -135,3 +141,40 @@ async def test_a_frozen_instance_creates_no_duplicate(
     assert pair.sent_chunks() == [1, 2, 3, 4, 5, 6]
     lost = a.events("call.lease_lost")
     assert all(e["message"].startswith("taken over") for e in lost)
+
+
+async def test_a_call_whose_owner_died_right_after_sent_is_settled_by_the_survivor(
+    fake_lvb: FakeLvb, pg_url: str, tmp_path: Path, captured_logs: LogCapture
+) -> None:
+    """Issue 14.4: the dead owner's `sent` lease (timeout + 5 s) outlives the 3 s chunk; the
+    survivor still watches until it ends and records the call `uncertain` (the request may
+    have reached Tencent), instead of leaving it `sent`."""
+    pair = Pair(fake_lvb, pg_url, tmp_path, chunks=1)
+    config = load_config(pair.config)
+    (call,) = plan(config, datetime.now(UTC), timedelta(hours=1))
+    dead = await SharedLedger.open(
+        pg_url, owner="dead", lease=timedelta(seconds=LEASE), config_hash=""
+    )
+    survivor = await SharedLedger.open(
+        pg_url, owner="survivor", lease=timedelta(seconds=LEASE), config_hash=""
+    )
+    try:
+        now = datetime.now(UTC)
+        assert await dead.claim(call, now)
+        # the window starts in 4 s and its one chunk ends 3 s later: the lease outlives it
+        assert await dead.mark_sent(call.key, now, attempts=1, uncertain=False, hold_s=9)
+        assert now + timedelta(seconds=9) > call.deadline
+        # ... and the owner is gone: no outcome will ever come from it
+        dispatcher = Dispatcher(config, Transport(), survivor)
+        assert await dispatcher.fire(call) == State.UNCERTAIN
+        await dispatcher.transport.close()
+        entry = await survivor.get(call.key)
+        assert entry is not None and entry.state == State.UNCERTAIN
+    finally:
+        await dead.close()
+        await survivor.close()
+    assert fake_lvb.received == []  # not re-sent (resend_after_crash is false)
+    (taken,) = captured_logs.events("call.taken_over")
+    assert taken["previous_owner"] == "dead" and taken["state"] == "sent"
+    (uncertain,) = captured_logs.events("call.uncertain")
+    assert uncertain["resent"] is False

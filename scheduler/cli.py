@@ -170,14 +170,18 @@ def _instant(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=CST)
 
 
+def _complain(text: str, priority: int = 3) -> None:
+    """One line to stderr; under systemd with a journal priority (`<3>` error, `<4>` warning),
+    so `journalctl -p warning` shows a refused start or reload too."""
+    prefix = f"<{priority}>" if logs.is_journal(sys.stderr) else ""
+    print(f"{prefix}{text}", file=sys.stderr)
+
+
 def _report(exc: ConfigError) -> None:
     files = sorted({problem.file for problem in exc.problems})
-    print(
-        f"recsched: {', '.join(files)} is invalid ({len(exc.problems)} problem(s)):",
-        file=sys.stderr,
-    )
+    _complain(f"recsched: {', '.join(files)} is invalid ({len(exc.problems)} problem(s)):")
     for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
+        _complain(f"  {problem}")
 
 
 @contextlib.contextmanager
@@ -196,7 +200,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        _complain(f"warning: {warning}", 4)
     upcoming = plan(config, wall_clock())
     first = upcoming[0].at.astimezone(CST).isoformat() if upcoming else "none in the horizon"
     print(
@@ -269,7 +273,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         data = asyncio.run(collect(config, wall_clock(), args.last))
     except StoreError as exc:
-        print(f"recsched: {exc}", file=sys.stderr)
+        _complain(f"recsched: {exc}")
         return EXIT_FAILURE
     print(render(data, args.json))
     return EXIT_OK
@@ -283,19 +287,18 @@ def _reload(args: argparse.Namespace) -> int:
     try:
         outcome = request_reload(path, args.timeout)
     except ControlError as exc:
-        print(f"recsched: reload not done: {exc}", file=sys.stderr)
+        _complain(f"recsched: reload not done: {exc}")
         return EXIT_FAILURE
     if outcome.ok:
         for line in outcome.lines:
             print(line)
         return EXIT_OK
-    print(
+    _complain(
         f"recsched: reload rejected ({len(outcome.lines)} problem(s)); "
-        "the running schedule is unchanged:",
-        file=sys.stderr,
+        "the running schedule is unchanged:"
     )
     for line in outcome.lines:
-        print(f"  {line}", file=sys.stderr)
+        _complain(f"  {line}")
     return EXIT_CONFIG
 
 
@@ -328,7 +331,7 @@ def _fake(args: argparse.Namespace) -> int:
         return _fake_web(args)
     key = os.environ.get(args.key_env)
     if not key:
-        print(f"recsched: set ${args.key_env} to the key the fake should verify", file=sys.stderr)
+        _complain(f"recsched: set ${args.key_env} to the key the fake should verify")
         return EXIT_CONFIG
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(args.host, args.port, args.appid, key))
@@ -340,7 +343,7 @@ def _fake_web(args: argparse.Namespace) -> int:
 
     app_key, app_secret = os.environ.get("WEB_APP_KEY"), os.environ.get("WEB_APP_SECRET")
     if not app_key or not app_secret:
-        print("recsched: set $WEB_APP_KEY and $WEB_APP_SECRET to verify", file=sys.stderr)
+        _complain("recsched: set $WEB_APP_KEY and $WEB_APP_SECRET to verify")
         return EXIT_CONFIG
 
     def ready(url: str) -> None:
@@ -371,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(exc)
         return EXIT_CONFIG
     except (AlreadyRunning, StoreError) as exc:
-        print(f"recsched: {exc}", file=sys.stderr)
+        _complain(f"recsched: {exc}")
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE

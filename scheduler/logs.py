@@ -13,10 +13,13 @@ see docs/benchmarks.md for the profile. None of them skips the redaction of any 
 from __future__ import annotations
 
 import functools
+import io
 import logging
+import os
 import re
 import sys
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO, cast
 
@@ -137,6 +140,42 @@ class _Current:
     tracebacks: Processor = _TRACEBACKS
 
 
+#: syslog priorities (sd-daemon(3) `<N>` prefixes) by structlog method / stdlib level name.
+PRIORITIES = {
+    "debug": 7,
+    "info": 6,
+    "warning": 4,
+    "warn": 4,
+    "error": 3,
+    "exception": 3,
+    "critical": 2,
+}
+
+
+def is_journal(stream: TextIO, env: Mapping[str, str] | None = None) -> bool:
+    """True when `stream` is systemd's journal stream ($JOURNAL_STREAM names its device and
+    inode, systemd.exec(5)): lines written there may carry an `<N>` priority prefix."""
+    value = (os.environ if env is None else env).get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    try:
+        info = os.fstat(stream.fileno())
+        return (info.st_dev, info.st_ino) == (int(device), int(inode))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+def with_priority(render: Processor) -> Processor:
+    """`render`, each line prefixed `<N>` with its level's syslog priority: journald stores
+    that as the entry's PRIORITY (and strips it from MESSAGE), so `journalctl -p warning`
+    works while `-o cat` still prints the bare JSON line."""
+
+    def prefixed(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        line = cast(str, render(logger, method, event_dict))
+        return f"<{PRIORITIES.get(method, 6)}>{line}"
+
+    return prefixed
+
+
 _current = _Current()
 #: The one processor list of recsched's loggers, changed in place by `configure` (and by
 #: `structlog.testing.capture_logs`), so that it applies to loggers assembled before.
@@ -183,6 +222,8 @@ def configure(
         if as_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    if is_journal(stream):
+        renderer = with_priority(renderer)
     tracebacks = _TRACEBACKS if as_json else _identity
     # stdlib loggers (APScheduler, aiohttp, asyncio): their records get the same fields and
     # the same redaction, rendered by the root handler's formatter.

@@ -1,7 +1,11 @@
 """Prometheus metrics of one daemon, in a private registry (never prometheus_client's global).
 
 A private `CollectorRegistry` per `Metrics` keeps two daemons in one process (tests) from
-sharing counts, and keeps the process/platform/GC collectors of the global registry out.
+sharing counts; it carries its own `process_*` collector (CPU, memory, open files, start time).
+
+Every series an alert reads exists from the first scrape, at 0 (`declare`: each provider, action
+and outcome of the loaded config): `increase()` cannot see the first failure of a series
+that appears with it.
 
 Label values are bounded: provider names and action names from the config, and the final
 ledger outcomes. Never pass a recording name, call key, channel id or URL as a label value.
@@ -20,9 +24,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    generate_latest,
+)
 
 from scheduler.ledger import FINAL
 
@@ -34,9 +47,18 @@ RELOAD_RESULTS = ("success", "failure")
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, version: str = "") -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)
+        Info("recsched_build", "The running recsched's version.", registry=r).info(
+            {"version": version}
+        )
+        self._ready = Gauge(
+            "recsched_ready",
+            "1 once the plan is armed and until a stop begins (what /healthz answers 200 for).",
+            registry=r,
+        )
         self._calls = Counter(
             "recsched_calls",
             "Planned calls by final outcome (a ledger state).",
@@ -64,7 +86,7 @@ class Metrics:
         )
         self._active = Gauge(
             "recsched_active_recordings",
-            "Recording windows in progress now.",
+            "Calls recording now: LVB chunks and web tasks whose span includes this moment.",
             registry=r,
         )
         self._next_call = Gauge(
@@ -102,6 +124,20 @@ class Metrics:
             "1 when the durable ledger store works, else 0.",
             registry=r,
         )
+
+    def declare(self, actions: Mapping[str, Iterable[str]]) -> None:
+        """Create, at 0, every per-provider series for `actions` (provider -> its actions)."""
+        for provider, names in actions.items():
+            for action in names:
+                for outcome in sorted(OUTCOMES):
+                    self._calls.labels(provider=provider, action=action, outcome=outcome)
+            self._lateness.labels(provider=provider)
+            self._retries.labels(provider=provider)
+            self._duplicates.labels(provider=provider)
+            self._skew.labels(provider=provider)  # 0 until the provider's first answer
+
+    def set_ready(self, ready: bool) -> None:
+        self._ready.set(1 if ready else 0)
 
     def call_outcome(self, provider: str, action: str, outcome: str) -> None:
         """Count one call that ended in `outcome`, a final ledger state (ok failed missed

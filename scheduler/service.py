@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
+from scheduler import __version__
 from scheduler.config import CST, Config
 from scheduler.control import ControlServer
 from scheduler.dispatch import Dispatcher
@@ -27,6 +28,8 @@ from scheduler.metrics import Metrics
 from scheduler.notify import Notifier
 from scheduler.paths import control_socket
 from scheduler.planner import plan
+from scheduler.providers import lvb
+from scheduler.providers import web as web_api
 from scheduler.reload import Reloader
 from scheduler.shared import SharedLedger
 from scheduler.transport import Transport
@@ -35,13 +38,22 @@ log = get_logger("recsched.daemon")
 HEARTBEAT_SECONDS = 15.0
 
 
+def provider_actions(config: Config) -> dict[str, tuple[str, ...]]:
+    """Each provider's plannable actions, for the metrics' series."""
+    return {
+        name: web_api.ACTIONS if provider.type == "web" else lvb.ACTIONS
+        for name, provider in config.providers.items()
+    }
+
+
 class Service:
     def __init__(
         self, config: Config, ledger: Ledger, *, dry_run: bool, clock: Callable[[], datetime]
     ) -> None:
         self.ledger = ledger
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = Metrics(__version__)
+        self.metrics.declare(provider_actions(config))
         self.notifier = Notifier()
         self.transport = Transport()
         self.dispatcher = Dispatcher(
@@ -125,6 +137,7 @@ class Service:
             self.metrics.store_healthy(self.ledger.healthy)
         else:
             self.metrics.store_healthy(True)
+        self.metrics.set_ready(self.health()[0])
 
     def health(self) -> tuple[bool, str]:
         if self.stopping:
@@ -135,6 +148,8 @@ class Service:
 
     def _reloaded(self, ok: bool, config: Config) -> None:
         self.metrics.config_reload(ok)
+        if ok:
+            self.metrics.declare(provider_actions(config))
         status = self.status_line()
         self.notifier.ready(status if ok else f"reload rejected, old schedule kept; {status}")
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,3 +254,35 @@ def test_a_stream_that_fails_does_not_break_the_caller(capsys: pytest.CaptureFix
     logs.configure(Broken(), json=True)
     logs.get_logger("recsched.call").info("call.sent")  # must not raise
     assert "Logging error" in capsys.readouterr().err
+
+
+def test_lines_carry_their_journal_priority_when_stdout_is_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15.1: journald reads a level only from an `<N>` prefix (or the native protocol);
+    without it every line was PRIORITY=6 and `journalctl -p warning` showed nothing."""
+    out = (tmp_path / "stream").open("w+")
+    info = os.fstat(out.fileno())
+    monkeypatch.setenv("JOURNAL_STREAM", f"{info.st_dev}:{info.st_ino}")
+    logs.configure(out, json=True)
+    log = logs.get_logger("recsched.call")
+    log.info("call.ok")
+    log.warning("call.retry")
+    log.error("call.failed")
+    logging.getLogger("aiohttp.client").warning("from a library")
+    out.flush()
+    lines = (tmp_path / "stream").read_text().splitlines()
+    assert [line[:3] for line in lines] == ["<6>", "<4>", "<3>", "<4>"]
+    assert json.loads(lines[2][3:])["event"] == "call.failed"  # the rest is the JSON line
+
+
+def test_no_priority_prefix_on_any_other_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = (tmp_path / "stream").open("w+")
+    monkeypatch.setenv("JOURNAL_STREAM", "1:2")  # the journal is some other stream
+    logs.configure(out, json=True)
+    logs.get_logger("recsched.call").error("call.failed")
+    out.flush()
+    (line,) = (tmp_path / "stream").read_text().splitlines()
+    assert json.loads(line)["event"] == "call.failed"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import aiohttp
 import prometheus_client
@@ -176,7 +178,7 @@ async def test_every_metric_is_exported_exactly(served: Served) -> None:
 
     # bounded label names only: no recording names, keys or URLs can appear
     names = {k for _, labels in got for k, _ in labels}
-    assert names <= {"provider", "action", "outcome", "result", "le"}
+    assert names <= {"provider", "action", "outcome", "result", "le", "version"}
 
     # gauges move both ways; a failed reload keeps the last success time
     m.store_healthy(False)
@@ -342,3 +344,35 @@ def test_parse_listen_errors(text: str, problem: str) -> None:
     message = str(info.value)
     assert problem in message
     assert repr(text) in message and "HOST:PORT" in message
+
+
+async def test_every_series_an_alert_needs_exists_at_0_before_the_first_event() -> None:
+    """Issue 15.3: `increase(recsched_calls_total{outcome="failed"}[10m]) > 0` must see the
+    first failure after a start, so that series exists, at 0, from the first scrape."""
+    m = Metrics("1.2.3")
+    m.declare({"lvb": (START,), "web": ("Start", "Stop")})
+    got = samples(m.render().decode())
+    for provider, action in (("lvb", START), ("web", "Start"), ("web", "Stop")):
+        for outcome in ("ok", "failed", "missed", "suppressed", "uncertain"):
+            key = ("recsched_calls_total", lab(provider=provider, action=action, outcome=outcome))
+            assert got[key] == 0
+        assert got[("recsched_call_retries_total", lab(provider=provider))] == 0
+        assert got[("recsched_call_lateness_seconds_count", lab(provider=provider))] == 0
+    assert got[("recsched_build_info", lab(version="1.2.3"))] == 1
+    assert got[("recsched_ready", ())] == 0
+    assert got[("process_resident_memory_bytes", ())] > 0
+    assert got[("process_start_time_seconds", ())] > 0
+
+
+def test_help_texts_match_the_readme() -> None:
+    """Issue 15.4: every metric the README's table names is exported with that table's type,
+    and its HELP says the same thing (recsched_active_recordings: calls, not windows)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| `(recsched_[a-z_]+)(?:\{[^}]*\})?` \| (\w+) \|", readme, re.M))
+    text = Metrics().render().decode()
+    types = dict(re.findall(r"^# TYPE (\S+) (\w+)$", text, re.M))
+    helps = dict(re.findall(r"^# HELP (\S+) (.*)$", text, re.M))
+    assert {"recsched_build_info", "recsched_ready", "recsched_active_recordings"} <= set(table)
+    for name, kind in table.items():
+        assert kind in (types.get(name), types.get(name.removesuffix("_total"))), name
+    assert "recording now" in helps["recsched_active_recordings"].lower()

@@ -370,6 +370,7 @@ def test_every_day_to_day_command_works_verbatim(rig: Rig) -> None:
         "apply an edit",
         "logs",
         "only problems",
+        "warnings and errors, by journal priority",
         "one recording",
         "stop",
     }
@@ -387,6 +388,14 @@ def test_every_day_to_day_command_works_verbatim(rig: Rig) -> None:
     (problems,) = run["only problems"]
     levels = {o["level"] for o in _json_stream(problems.stdout)}
     assert "error" in levels and levels <= {"error", "warning"}  # config.rejected, provoked
+    (by_priority,) = run["warnings and errors, by journal priority"]
+    lines = by_priority.stdout.splitlines()
+    # the refused reload, as the daemon logged it (JSON, error) and as `recsched reload` said it
+    assert any('"event": "config.rejected"' in line for line in lines), by_priority.stdout
+    assert any(line.startswith("recsched: reload rejected") for line in lines)
+    # and nothing logged at info: `call.ok` is not a warning
+    assert not any('"event": "call.ok"' in line for line in lines)
+    assert not any(line.startswith("<") for line in lines)  # journald stripped the prefix
     (one,) = run["one recording"]
     mine = _json_stream(one.stdout)
     assert mine and {o["recording"] for o in mine} == {"evening-news"}

@@ -17,6 +17,8 @@ from scheduler.config import CST, LvbProvider, Recording
 from scheduler.errors import OutcomeUnknown, PermanentError, TransientError
 
 START = "Live_Tape_Start"
+#: The calls recsched makes of this API (metrics declare one series each).
+ACTIONS = (START,)
 #: Param.n.task_sub_type per recording mode. [C]
 SUB_TYPE = {"realtime": "1", "scheduled": "0"}
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"

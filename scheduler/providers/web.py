@@ -31,6 +31,8 @@ START, PAUSE, RESUME, REFRESH, STOP, DESCRIBE, LIST = (
     "Describe",
     "List",
 )
+#: The calls recsched plans (List is only asked, after an unanswered Start).
+ACTIONS = (START, PAUSE, RESUME, REFRESH, STOP, DESCRIBE)
 #: Placeholders in a planned call's Data, filled when it is sent: the TaskID its Start got,
 #: and the CallbackURL, which holds a per-task secret. Neither is known (or may be shown) when
 #: planning.

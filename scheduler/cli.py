@@ -28,13 +28,22 @@ from scheduler.lock import AlreadyRunning
 from scheduler.planner import plan
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+DOCS = "/usr/share/doc/recsched/README.md"  # where the Debian package installs the manual
+URL = "https://example.org/recsched#readme"  # [project.urls] Documentation
 
 DESCRIPTION = """\
-Record Tencent Cloud live streams on schedule: recsched reads recording windows from a YAML
-file, cuts real-time windows into chunks of at most 30 minutes, and calls Live_Tape_Start at
-each chunk's instant (China Standard Time on the wire), never twice for the same chunk."""
+Record Tencent Cloud live streams and web pages on schedule: recsched reads recording windows
+from a YAML file and drives two providers:
+  type: lvb   Tencent Cloud LVB: Live_Tape_Start for each chunk of a window (real-time
+              chunks of at most 30 minutes sent at their instant, scheduled ones ahead of
+              it; China Standard Time on the wire);
+  type: web   Tencent's web-page recording function (Start, Pause, Resume, Refresh, Stop,
+              then the recorded files) through its API Gateway.
+Never twice for the same chunk: a retry within 3 s could create a duplicate paid task."""
 
-EPILOG = """\
+EPILOG = f"""\
 examples:
   recsched demo                                   watch it work against a local fake provider
   recsched check -c /etc/recsched/recsched.yaml   validate a file (run before every reload)
@@ -46,7 +55,8 @@ examples:
                                                   print why it was refused (exit 2)
 
 The config file may also be given as $RECSCHED_CONFIG. Exit status: 0 ok, 2 invalid
-configuration or usage, 1 other failure. See README.md for every config key."""
+configuration or usage, 1 other failure. Every config key and provider is documented in
+{DOCS} (the Debian package) and at {URL}."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recsched {__version__}")
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="the least severe log lines `run` and `demo` write (default info)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -307,7 +323,7 @@ def _json_logs(choice: str) -> bool | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logs.configure(json=_json_logs(args.log_format))
+    logs.configure(json=_json_logs(args.log_format), level=args.log_level)
     config = load_config(args.config)
     from scheduler import daemon  # aiohttp, SQLAlchemy, APScheduler: only to run
 
@@ -317,7 +333,7 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from scheduler.demo import run_demo
 
-    logs.configure(json=_json_logs(args.log_format))
+    logs.configure(json=_json_logs(args.log_format), level=args.log_level)
     return asyncio.run(
         run_demo(chunk=args.chunk, chunks=args.chunks, lead=args.lead, directory=args.dir)
     )

@@ -47,6 +47,15 @@ recordings:
 """
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` readable by its owner only (0600, whatever the umask, also when it exists):
+    the demo's own check warns about a config file every user can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(text)
+
+
 async def run_demo(*, chunk: int, chunks: int, lead: int, directory: str | None) -> int:
     os.environ.setdefault(KEY_VARIABLE, secrets.token_hex(16))
     loop = asyncio.get_running_loop()
@@ -58,7 +67,8 @@ async def run_demo(*, chunk: int, chunks: int, lead: int, directory: str | None)
     start = (wall_clock() + timedelta(seconds=lead)).astimezone(CST)
     folder = Path(directory or tempfile.mkdtemp(prefix="recsched-demo-"))
     path = folder / "demo.yaml"
-    path.write_text(
+    _write_private(
+        path,
         TEMPLATE.format(
             chunks=chunks,
             chunk=chunk,
@@ -68,7 +78,6 @@ async def run_demo(*, chunk: int, chunks: int, lead: int, directory: str | None)
             start=start.strftime("%Y-%m-%d %H:%M:%S"),
             duration=chunk * chunks,
         ),
-        encoding="utf-8",
     )
     log.info(
         "demo.config_written",

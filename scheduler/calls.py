@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from scheduler.config import CST
+from scheduler.domain import CST
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from scheduler.config import REALTIME_MAX_CHUNK
+from scheduler.domain import REALTIME_MAX_CHUNK
 
 Window = tuple[datetime, datetime]
 

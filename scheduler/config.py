@@ -25,20 +25,17 @@ from scheduler.config_web import (
     web_options,
     web_provider,
 )
+from scheduler.domain import CST as CST
+from scheduler.domain import DUPLICATE_WINDOW as DUPLICATE_WINDOW
+from scheduler.domain import REALTIME_MAX_CHUNK as REALTIME_MAX_CHUNK
+from scheduler.domain import SCHEDULED_MAX_CHUNK as SCHEDULED_MAX_CHUNK
 from scheduler.errors import ConfigError, Problem
-from scheduler.limits import parse_rate
+from scheduler.parsing import parse_listen, parse_rate
 from scheduler.paths import state_directory
 from scheduler.secrets import Secret
 from scheduler.yamlstrict import format_path
 from scheduler.yamlstrict import load as load_yaml
 
-CST = ZoneInfo("Asia/Shanghai")
-#: Tencent's hard limit for a real-time (task_sub_type=1) task; longer end_times are clipped. [C]
-REALTIME_MAX_CHUNK = timedelta(minutes=30)
-#: Live_Tape_Start scheduled mode: end_time - start_time <= 1 day. [C]
-SCHEDULED_MAX_CHUNK = timedelta(days=1)
-#: A second call for the same target inside this window may create a duplicate task. [C]
-DUPLICATE_WINDOW = timedelta(seconds=3)
 #: Allowed Param.s.file_format values per Param.s.record_type. [C]
 FORMATS = {"video": ("flv", "hls", "mp4"), "audio": ("aac", "flv", "hls", "mp4")}
 DEFAULT_LVB_ENDPOINT = "http://fcgi.video.qcloud.com/common_access"
@@ -392,8 +389,6 @@ def _http(r: Reader, top: dict[str, object]) -> HttpSettings:
     if public_url is not None and not re.match(r"https?://[^/\s]+(/\S*)?$", public_url):
         r.error((*p, "public_url"), f"{public_url!r} is not an http:// or https:// URL")
     if listen is not None:
-        from scheduler.http_api import parse_listen  # http_api imports logs, which imports us
-
         try:
             parse_listen(listen)
         except ValueError as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scheduler.config_reader import Reader
-from scheduler.limits import parse_rate
+from scheduler.parsing import parse_rate
 from scheduler.providers.apigw import ALGORITHMS
 from scheduler.secrets import Secret
 from scheduler.yamlstrict import Path

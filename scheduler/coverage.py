@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scheduler.config import CST
+from scheduler.domain import CST
 from scheduler.ledger import Entry, State
 from scheduler.logs import get_logger
 

@@ -8,14 +8,13 @@ later route (e.g. a provider callback) may carry secrets in its query string.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
 from scheduler.logs import get_logger
 from scheduler.metrics import Metrics
+from scheduler.parsing import parse_listen as parse_listen
 
 log = get_logger("recsched.http")
 
@@ -24,46 +23,6 @@ log = get_logger("recsched.http")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds `stop()` lets in-flight requests finish.
 SHUTDOWN_TIMEOUT = 2.0
-
-_PORT = re.compile(r"[0-9]{1,5}")
-_EXAMPLES = "expected HOST:PORT, e.g. 127.0.0.1:9102, [::1]:9102 or localhost:0"
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """Split "HOST:PORT" ("127.0.0.1:9102", "[::1]:9102", "localhost:0"; port 0 = any free
-    port) into (host, port), IPv6 brackets removed. Raises ValueError saying what is wrong."""
-
-    def bad(problem: str) -> ValueError:
-        return ValueError(f"listen address {text!r}: {problem}; {_EXAMPLES}")
-
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise bad("missing ']' after the IPv6 address")
-        host, rest = text[1:close], text[close + 1 :]
-        if not rest.startswith(":"):
-            raise bad("missing ':PORT' after ']'")
-        port_text = rest[1:]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise bad("brackets must hold an IPv6 address") from None
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            raise bad("missing ':PORT'")
-        if not host:
-            raise bad("missing host (use 0.0.0.0 or [::] for every interface)")
-        if any(c.isspace() or c in "[]/@" for c in host):
-            raise bad("invalid host (no scheme, path or spaces)")
-        if ":" in host:
-            raise bad("an IPv6 address must be in brackets")
-    if not _PORT.fullmatch(port_text):
-        raise bad("the port must be a number from 0 to 65535")
-    port = int(port_text)
-    if port > 65535:
-        raise bad("the port must be a number from 0 to 65535")
-    return host, port
 
 
 async def serve(app: web.Application, host: str, port: int, *, grace: float) -> web.AppRunner:

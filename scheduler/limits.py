@@ -8,21 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 
 DEFAULT_CONCURRENCY = 100
-_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute)\s*")
-
-
-def parse_rate(text: str) -> float:
-    """'20/s' or '600/m' -> requests per second; ValueError with a clear message."""
-    match = _RATE.fullmatch(text)
-    if match is None or float(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a rate (e.g. 20/s or 600/m)")
-    per = 1.0 if match.group(2).startswith("s") else 60.0
-    return float(match.group(1)) / per
 
 
 class TokenBucket:

@@ -26,7 +26,7 @@ from typing import Any, TextIO, cast
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from scheduler.config import CST
+from scheduler.domain import CST
 
 MASK = "***"
 _SECRET_FIELDS = re.compile(r"(?i)^(sign|key|.*secret.*|.*token.*|authorization|password|app_key)$")

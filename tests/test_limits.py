@@ -14,7 +14,7 @@ from scheduler.config import CST, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.fake_lvb import Delay, FakeLvb
 from scheduler.ledger import MemoryLedger, State
-from scheduler.limits import parse_rate
+from scheduler.parsing import parse_rate
 from scheduler.planner import plan
 from scheduler.transport import Transport
 from tests.conftest import LogCapture

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.config import CST
 from scheduler.config_web import WebOptions, WebProvider
+from scheduler.domain import CST
 from scheduler.errors import OutcomeUnknown, PermanentError, TransientError
 
 START, PAUSE, RESUME, REFRESH, STOP, DESCRIBE, LIST = (

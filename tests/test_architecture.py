@@ -1,0 +1,64 @@
+"""The package's layers: no import cycles (lazy imports inside functions included), and the
+pure core's contract (.importlinter) holds and is not vacuous."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+grimp = pytest.importorskip("grimp", reason="import-linter (and its grimp) not installed")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph("scheduler", include_external_packages=True)
+
+
+def test_no_import_cycles(graph: grimp.ImportGraph) -> None:
+    ours = [m for m in graph.modules if m.startswith("scheduler")]
+    cycles = sorted(
+        {
+            tuple(sorted((module, imported)))
+            for module in ours
+            for imported in graph.find_modules_directly_imported_by(module)
+            if imported.startswith("scheduler")
+            and graph.chain_exists(importer=imported, imported=module)
+        }
+    )
+    assert cycles == []
+
+
+def test_the_pure_core_imports_no_io_framework(graph: grimp.ImportGraph) -> None:
+    contract = configparser.ConfigParser()
+    contract.read(ROOT / ".importlinter")
+    section = contract["importlinter:contract:pure-core"]
+    core = section["source_modules"].split()
+    forbidden = section["forbidden_modules"].split()
+    assert {"scheduler.config", "scheduler.planner", "scheduler.rules"} <= set(core)
+    broken = [
+        (module, framework)
+        for module in core
+        for framework in forbidden
+        if framework in graph.modules
+        and graph.chain_exists(importer=module, imported=framework, as_packages=True)
+    ]
+    assert broken == []
+    # not vacuous: the shell does import them
+    assert graph.chain_exists(importer="scheduler.dispatch", imported="aiohttp")
+
+
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+@pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter not installed")
+def test_lint_imports_keeps_every_contract() -> None:
+    done = subprocess.run(
+        [str(LINT_IMPORTS)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

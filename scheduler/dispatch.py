@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from scheduler import rules
 from scheduler.calls import Call
 from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant, wall_clock
 from scheduler.config import CST, DUPLICATE_WINDOW, Config, Provider
@@ -42,10 +43,6 @@ from scheduler.transport import Transport
 from scheduler.web_client import Found, WebClient
 
 log = get_logger("recsched.call")
-#: `sent_at` is recorded just before the durable `sent` write, and the request leaves when that
-#: write returns (at most the store's busy timeout later, or at once while the store is down and
-#: writes are queued). A re-send after a crash waits this much beyond the duplicate window.
-SENT_AT_MARGIN = timedelta(seconds=1)
 #: A watched call is looked at again this long after its holder's lease ends.
 LEASE_SLACK_S = 0.05
 #: How long past the provider timeout a `sent` call stays leased to its sender.
@@ -207,11 +204,17 @@ class Dispatcher:
     async def _fire(self, call: Call, fields: dict[str, Any]) -> State:
         while True:  # each round re-reads the ledger: a peer may have moved the call on
             entry = await self.ledger.get(call.key)
+            held = None
             if entry is not None and entry.state in (State.CLAIMED, State.SENT):
                 held = await self.ledger.peer_lease(call.key)
-                if held is not None:
-                    await self._wait_for_peer(call, fields, *held)
-                    continue
+            now = self.clock()
+            decision = rules.admit(entry, held[1] if held else None, now, call.deadline)
+            if decision == rules.Admit.WATCH:
+                assert held is not None
+                await self._wait_for_peer(call, fields, *held)
+                continue
+            if decision == rules.Admit.TAKE_OVER:
+                assert entry is not None
                 if not await self.ledger.take_over(call.key):
                     continue  # a peer took it over or settled it first: look again
                 if entry.owner and entry.owner != self.ledger.owner:
@@ -232,11 +235,11 @@ class Dispatcher:
                     return self._outcome(call, State.MISSED)
                 log.info("call.recovered", **fields, reason="claimed but never sent")
                 break
-            if entry is not None:
+            if decision == rules.Admit.SETTLED:
+                assert entry is not None
                 self._not_again(call, fields, f"already {entry.state}")
                 return entry.state
-            now = self.clock()
-            if now >= call.deadline:
+            if decision == rules.Admit.MISSED:
                 if await self._record(call, None, State.MISSED, "chunk over"):
                     log.error("call.missed", **fields, lateness_ms=_ms(now - call.at))
                     self._outcome(call, State.MISSED)
@@ -307,7 +310,10 @@ class Dispatcher:
             if settled is not None:
                 return settled
             return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
-        if not provider.resend_after_crash or entry.attempts >= provider.max_attempts:
+        decision, earliest = rules.after_crash(
+            entry, provider.resend_after_crash, provider.max_attempts, self.clock(), call.deadline
+        )
+        if decision == rules.AfterCrash.UNCERTAIN:
             await self.ledger.update(
                 call.key,
                 State.UNCERTAIN,
@@ -324,13 +330,13 @@ class Dispatcher:
                 "exists. Not re-sent (resend_after_crash is false); check the console",
             )
             return self._outcome(call, State.UNCERTAIN)
-        wait = (sent_at + DUPLICATE_WINDOW + SENT_AT_MARGIN - self.clock()).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(wait)  # never inside the provider's duplicate window
-        if self.clock() + DUPLICATE_WINDOW >= call.deadline:
+        if decision == rules.AfterCrash.TOO_LATE:
             await self.ledger.update(call.key, State.UNCERTAIN, self.clock(), uncertain=True)
             log.error("call.uncertain", **fields, **facts, resent=False, message="chunk ending")
             return self._outcome(call, State.UNCERTAIN)
+        wait = (earliest - self.clock()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)  # never inside the provider's duplicate window
         log.warning(
             "call.uncertain",
             **fields,
@@ -540,8 +546,10 @@ class Dispatcher:
                     message=f"{result.message}: the provider may have created a task; "
                     "it has no API to check, so verify in the console",
                 )
-            retry_at = self.clock() + timedelta(seconds=spacing)
-            if attempt < provider.max_attempts and retry_at + DUPLICATE_WINDOW < call.deadline:
+            again = rules.retry(
+                attempt, provider.max_attempts, self.clock(), provider.retry_spacing, call.deadline
+            )
+            if again.at is not None:
                 log.warning(
                     "call.retry",
                     **fields,
@@ -565,7 +573,7 @@ class Dispatcher:
                 retryable=True,
                 status=result.status,
                 message=result.message,
-                reason="out of attempts" if attempt >= provider.max_attempts else "chunk ending",
+                reason=again.reason,
             )
             return self._outcome(call, State.FAILED)
 

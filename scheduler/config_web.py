@@ -1,10 +1,11 @@
 """Configuration of the web-page recording function (`type: web` providers and recordings).
 
-Facts from ../shared/reference/tencent-apis.md §3: `Start` takes RecordURL, Width/Height
-(0-2560), ManualStart, MaxDurationLimit (seconds, 0-36000; the hosted default is 21600),
-StorageType (cos | cfs), CallbackURL and Output {Cos, Vod, Video}. `Start` is slow (> 7 s cold)
-so the timeout defaults to 30 s. Output keys are written in snake_case in the YAML and sent in
-the API's CamelCase; every key is checked so a typo never silently drops an option.
+Facts from the function's doc (tencentcloud.com/document/product/583/44887) and source: `Start`
+takes RecordURL, Width/Height (0-2560), ManualStart, MaxDurationLimit (seconds, 0-36000; the
+hosted default is 21600), StorageType (cos | cfs), CallbackURL and Output {Cos, Vod, Video}.
+`Start` is slow (> 7 s cold) so the timeout defaults to 30 s. Output keys are written in
+snake_case in the YAML and sent in the API's CamelCase; every key is checked so a typo never
+silently drops an option.
 """
 
 from __future__ import annotations

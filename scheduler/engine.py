@@ -1,11 +1,12 @@
 """The only module that touches APScheduler: it turns planned calls into timers.
 
-APScheduler 3.11 is used as a timer and nothing more (see ../shared/reference/stack-notes.md
-§1): `AsyncIOScheduler` with an in-memory store, every trigger in an explicit zone, no misfire
-deadline of its own (the dispatcher decides late vs missed from the chunk's end), and a job that
-only spawns our own tracked task, so APScheduler's cancel-on-shutdown never cuts a provider call
-in half. Re-applying a plan never re-adds a key this engine has seen (APScheduler would fire a
-re-added date job again), and the ledger refuses a second send anyway.
+APScheduler 3.11 is used as a timer and nothing more (APScheduler 3.11 user guide,
+apscheduler.readthedocs.io/en/3.x): `AsyncIOScheduler` with an in-memory store, every trigger in
+an explicit zone, no misfire deadline of its own (the dispatcher decides late vs missed from the
+chunk's end), and a job that only spawns our own tracked task, so APScheduler's
+cancel-on-shutdown never cuts a provider call in half. Re-applying a plan never re-adds a key
+this engine has seen (APScheduler would fire a re-added date job again), and the ledger refuses
+a second send anyway.
 """
 
 from __future__ import annotations

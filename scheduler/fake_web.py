@@ -1,10 +1,11 @@
 """In-process fake of Tencent's web-page recording function behind API Gateway (POST /record).
 
-For the tests and ``recsched demo``; reference: ../shared/reference/tencent-apis.md §3, §4, §7.
-Requests need a valid ``hmac`` Authorization (fake_web_auth) or get the gateway's 401 and do
-nothing. Start never deduplicates; tasks walk the status machine in the background
-(fake_web_tasks) and call ``CallbackURL`` back. Faults (fake_web_rules) emulate slow answers,
-lost replies, gateway errors and error codes. No secret or signature is ever logged or kept.
+For the tests and ``recsched demo``; it follows the public source of the function
+(github.com/TencentServerlessApps/web-record) and API Gateway's app auth. Requests need a valid
+``hmac`` Authorization (fake_web_auth) or get the gateway's 401 and do nothing. Start never
+deduplicates; tasks walk the status machine in the background (fake_web_tasks) and call
+``CallbackURL`` back. Faults (fake_web_rules) emulate slow answers, lost replies, gateway errors
+and error codes. No secret or signature is ever logged or kept.
 """
 
 from __future__ import annotations

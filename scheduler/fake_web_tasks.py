@@ -1,10 +1,10 @@
 """Task records and the status machine behind the fake web-page recording function (fake_web).
 
-Reference: ../shared/reference/tencent-apis.md §3 and the open-source web-record function it
-cites. A task walks ``normal → recording ⇄ paused → canceled → transcode → upload → callback →
-finished`` and never backwards; failures jump to ``callback`` with ``Result.ErrorCode``.
-Recording time is measured with the injected clock (so tests can move it), the walk after Stop
-takes ``step`` real seconds per state.
+Reference: the open-source web-record function (github.com/TencentServerlessApps/web-record,
+record/, transcode/ and callback/ handlers). A task walks ``normal → recording ⇄ paused →
+canceled → transcode → upload → callback → finished`` and never backwards; failures jump to
+``callback`` with ``Result.ErrorCode``. Recording time is measured with the injected clock (so
+tests can move it), the walk after Stop takes ``step`` real seconds per state.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Tencent API Gateway "application authentication" (ApiAppKey / ApiAppSecret): pure signing.
 
-Reference: ../shared/reference/tencent-apis.md §4. The string to sign is six fields joined by
+Reference: API Gateway application authentication
+(cloud.tencent.com/document/product/628/55088). The string to sign is six fields joined by
 newlines: the signed headers ("name: value", sorted by name, each followed by a newline, always
 including x-date), the method, Accept, Content-Type, Content-MD5 and the path without the
 environment prefix plus sorted query/form parameters. signature = base64(HMAC(secret, string)).

@@ -1,9 +1,10 @@
 """The legacy LVB API (`fcgi.video.qcloud.com/common_access`): build and parse, no I/O.
 
-Facts from ../shared/reference/tencent-apis.md §1: plain HTTP GET; `t` is the request's expiry
-in UNIX seconds and `sign = md5(key + str(t))` as lowercase hex; times are China Standard Time
-strings regardless of the host zone; the answer is `{"ret": 0, "message": "", "output":
-{"task_id": <uint64>}}` and the task id may exceed 2**53, so it is kept as text.
+Facts from Tencent's Live_Tape_Start page (cloud.tencent.com/document/api/267/9567): plain HTTP
+GET; `t` is the request's expiry in UNIX seconds and `sign = md5(key + str(t))` as lowercase
+hex; times are China Standard Time strings regardless of the host zone; the answer is `{"ret":
+0, "message": "", "output": {"task_id": <uint64>}}` and the task id may exceed 2**53, so it is
+kept as text.
 """
 
 from __future__ import annotations

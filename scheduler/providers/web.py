@@ -1,10 +1,12 @@
 """The web-page recording function behind API Gateway: build and parse, no I/O.
 
-Facts from ../shared/reference/tencent-apis.md §3: POST `{"Action": …, "Data": {…}}`; success
-is `{"TaskID": …, "RequestID": …}` and failure `{"ErrorCode": …, "ErrorMessage": …}`, both HTTP
-200; gateway errors (401 signature/clock, 429, 502, 504) come before the function runs.
-`Start` is not idempotent; `Stop` on a task past `paused` is a success no-op. Describe and the
-callback drop falsy fields, so every field is optional when parsing.
+Facts from the function's public source (github.com/TencentServerlessApps/web-record,
+dispatch/handlers/record.js) and its doc (tencentcloud.com/document/product/583/44887): POST
+`{"Action": …, "Data": {…}}`; success is `{"TaskID": …, "RequestID": …}` and failure
+`{"ErrorCode": …, "ErrorMessage": …}`, both HTTP 200; gateway errors (401 signature/clock, 429,
+502, 504) come before the function runs. `Start` is not idempotent; `Stop` on a task past
+`paused` is a success no-op. Describe and the callback drop falsy fields, so every field is
+optional when parsing.
 """
 
 from __future__ import annotations

@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from scheduler import logs
 from scheduler.fake_lvb import FakeLvb
 from scheduler.fake_web import FakeWeb
 from tests.output_sink import SESSION_OUTPUT, Sink
+
+#: No Hypothesis test may fail for being slow: on a busy 2-core machine an example can take far
+#: longer than the default 200 ms deadline without anything being wrong.
+settings.register_profile("recsched", deadline=None)
+settings.load_profile("recsched")
 
 APPID = 1234
 #: The secret every test uses. Every log line of the whole run is checked for it at the end.

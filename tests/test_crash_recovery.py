@@ -107,7 +107,7 @@ async def test_killed_between_chunks_and_back_late_inside_chunk_2(show: Show) ->
     closed = await show.finish(second)
     assert show.chunks_received() == [1, 2, 3]  # chunk 1 was not sent again
     assert 1.5 <= show.arrival(2) < CHUNK  # late, but while chunk 2 was still open
-    assert 0 <= show.arrival(3) <= 0.25
+    assert 0 <= show.arrival(3) < CHUNK  # chunk 3 on its own time, inside its chunk
     ok2 = await second.wait_for("call.ok", lambda e: e["chunk"] == "2/3")
     assert ok2["lateness_ms"] >= 1500  # the log explains the lateness
     assert closed["ok"] == 3 and closed["uncovered_s"] >= 1.5

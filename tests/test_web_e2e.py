@@ -15,7 +15,9 @@ from scheduler.fake_web import Delay, FakeWeb
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.usefixtures("web_env")
-LATE_MAX_S = 0.25
+#: On time = never early and well before the next planned action (2 s apart at the closest); the
+#: precision itself is measured in bench/, not asserted on a shared machine.
+LATE_MAX_S = 1.0
 
 
 def _free_port() -> int:

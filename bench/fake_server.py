@@ -1,4 +1,4 @@
-"""The benchmark's fake provider: `scheduler.fake_lvb.FakeLvb` in a process of its own.
+"""The benchmark's fake provider: `scheduler.fakes.lvb.FakeLvb` in a process of its own.
 
 Why a separate process: the bench process launches baselines, reads log files and parses
 results; on a 2-core machine any of that work on the fake's event loop would delay the
@@ -32,7 +32,7 @@ from pathlib import Path
 from aiohttp import ClientSession, TCPConnector, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scheduler.fake_lvb import FakeLvb
+from scheduler.fakes.lvb import FakeLvb
 
 
 async def serve(port_file: Path, appid: int, key: str) -> None:

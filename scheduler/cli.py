@@ -340,7 +340,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fake(args: argparse.Namespace) -> int:
-    from scheduler.fake_lvb import serve_forever
+    from scheduler.fakes.lvb import serve_forever
 
     logs.configure()
     if args.web:
@@ -355,7 +355,7 @@ def _fake(args: argparse.Namespace) -> int:
 
 
 def _fake_web(args: argparse.Namespace) -> int:
-    from scheduler.fake_web import serve_forever
+    from scheduler.fakes.web import serve_forever
 
     app_key, app_secret = os.environ.get("WEB_APP_KEY"), os.environ.get("WEB_APP_SECRET")
     if not app_key or not app_secret:

@@ -18,7 +18,7 @@ from pathlib import Path
 from scheduler import daemon
 from scheduler.clock import wall_clock
 from scheduler.config import CST, load_config
-from scheduler.fake_lvb import serve_forever
+from scheduler.fakes.lvb import serve_forever
 from scheduler.logs import get_logger
 
 log = get_logger("recsched.demo")

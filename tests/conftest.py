@@ -16,8 +16,8 @@ import pytest
 from hypothesis import settings
 
 from scheduler import logs
-from scheduler.fake_lvb import FakeLvb
-from scheduler.fake_web import FakeWeb
+from scheduler.fakes.lvb import FakeLvb
+from scheduler.fakes.web import FakeWeb
 from tests.output_sink import SESSION_OUTPUT, Sink
 
 #: No Hypothesis test may fail for being slow: on a busy 2-core machine an example can take far

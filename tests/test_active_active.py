@@ -14,7 +14,7 @@ import pytest
 
 from scheduler.config import CST, load_config
 from scheduler.dispatch import Dispatcher
-from scheduler.fake_lvb import FakeLvb
+from scheduler.fakes.lvb import FakeLvb
 from scheduler.ledger import State
 from scheduler.planner import plan
 from scheduler.shared import SharedLedger

@@ -18,7 +18,7 @@ from scheduler.calls import Call
 from scheduler.config import CST, DUPLICATE_WINDOW, Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.durable import DurableLedger
-from scheduler.fake_lvb import Delay, FakeLvb
+from scheduler.fakes.lvb import Delay, FakeLvb
 from scheduler.ledger import Entry, Ledger, MemoryLedger, State
 from scheduler.planner import plan
 from scheduler.transport import Transport

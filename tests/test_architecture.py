@@ -53,6 +53,20 @@ def test_the_pure_core_imports_no_io_framework(graph: grimp.ImportGraph) -> None
     assert graph.chain_exists(importer="scheduler.dispatch", imported="aiohttp")
 
 
+def test_the_fakes_stand_apart_from_the_daemon(graph: grimp.ImportGraph) -> None:
+    upstream = graph.find_upstream_modules("scheduler.fakes", as_package=True)
+    ours = {
+        m for m in upstream if m.startswith("scheduler") and not m.startswith("scheduler.fakes")
+    }
+    assert ours <= {"scheduler"}
+    users = graph.find_downstream_modules("scheduler.fakes", as_package=True)
+    assert {m for m in users if not m.startswith("scheduler.fakes")} <= {
+        "scheduler.cli",
+        "scheduler.demo",
+        "scheduler.__main__",
+    }
+
+
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 

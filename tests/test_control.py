@@ -14,7 +14,7 @@ import pytest
 
 from scheduler import paths
 from scheduler.config import CST
-from scheduler.fake_lvb import FakeLvb
+from scheduler.fakes.lvb import FakeLvb
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.usefixtures("lvb_env")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.config import CST
-from scheduler.fake_lvb import Delay, FakeLvb
+from scheduler.fakes.lvb import Delay, FakeLvb
 from tests.daemon_process import DaemonProcess
 
 CHUNK = 4  # seconds per chunk; 3 chunks per window

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scheduler.calls import Call
 from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
-from scheduler.fake_lvb import Drop, FakeLvb, HttpStatus, Ret
+from scheduler.fakes.lvb import Drop, FakeLvb, HttpStatus, Ret
 from scheduler.ledger import MemoryLedger, State
 from scheduler.planner import plan
 from scheduler.transport import Transport

@@ -17,7 +17,7 @@ from scheduler.calls import Call
 from scheduler.config import CST, Config, load_config, parse_config
 from scheduler.dispatch import Dispatcher
 from scheduler.durable import DurableLedger
-from scheduler.fake_lvb import FakeLvb
+from scheduler.fakes.lvb import FakeLvb
 from scheduler.ledger import Entry, State
 from scheduler.planner import plan
 from scheduler.store import BUSY_TIMEOUT_S, Store

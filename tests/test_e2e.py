@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.config import CST
-from scheduler.fake_lvb import Delay, FakeLvb
+from scheduler.fakes.lvb import Delay, FakeLvb
 from tests.conftest import LVB_KEY
 from tests.output_sink import record_output
 

@@ -11,8 +11,8 @@ import pytest
 from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.engine import Engine
-from scheduler.fake_lvb import FakeLvb
-from scheduler.fake_web import FakeWeb
+from scheduler.fakes.lvb import FakeLvb
+from scheduler.fakes.web import FakeWeb
 from scheduler.ledger import MemoryLedger
 from scheduler.planner import plan
 from scheduler.transport import Transport

@@ -16,7 +16,7 @@ import pytest
 import structlog
 from yarl import URL
 
-from scheduler.fake_lvb import (
+from scheduler.fakes.lvb import (
     LVB_PATH,
     RET_BAD_APPID,
     RET_BAD_PARAM,

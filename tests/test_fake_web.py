@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from scheduler.fake_web import (
+from scheduler.fakes.web import (
     DEFAULT_MAX_DURATION,
     Delay,
     Drop,
@@ -27,7 +27,7 @@ from scheduler.fake_web import (
     Vanish,
     serve_forever,
 )
-from scheduler.fake_web_auth import (
+from scheduler.fakes.web_auth import (
     MSG_BAD_ID,
     MSG_MISMATCH,
     MSG_MISSING,
@@ -35,7 +35,7 @@ from scheduler.fake_web_auth import (
     MSG_STALE,
     parse_authorization,
 )
-from scheduler.fake_web_tasks import NOTHING_RECORDED, STOP_LAG
+from scheduler.fakes.web_tasks import NOTHING_RECORDED, STOP_LAG
 from scheduler.providers import apigw
 from tests.conftest import LogCapture
 
@@ -816,3 +816,48 @@ async def test_serve_forever_logs_calls_without_secrets(captured_logs: LogCaptur
     [line] = captured_logs.events("fake_web.received")
     assert (line["action"], line["ok"], line["record_url"]) == ("Start", True, PAGE)
     assert SECRET not in captured_logs.text and "signature" not in captured_logs.text
+
+
+def test_the_fake_gateway_s_own_signature_check_meets_the_worked_example() -> None:
+    """The fake verifies with its own code (not the client's), held to the known answers of the
+    worked example (Tencent's rules and the official demos: Content-MD5 = base64 of the hex
+    MD5, six fields, stage prefix stripped)."""
+    from scheduler.fakes import web_auth
+
+    body = (
+        b'{"Action":"Start","Data":{"RecordURL":"https://example.com/page","Width":1280,'
+        b'"Height":720,"MaxDurationLimit":3600}}'
+    )
+    md5 = web_auth.gateway_md5(body)
+    assert md5 == "YmU5NDQ1MjkwZmRmMjVlZjgwNzUyMTdhYzAyYzIwZWE="
+    text = web_auth.gateway_string(
+        [("x-date", "Thu, 01 Jan 2026 04:00:00 GMT")],
+        "post",
+        "application/json",
+        "application/json",
+        md5,
+        web_auth.gateway_path("/release/record", []),
+    )
+    assert text == (
+        "x-date: Thu, 01 Jan 2026 04:00:00 GMT\nPOST\napplication/json\napplication/json\n"
+        "YmU5NDQ1MjkwZmRmMjVlZjgwNzUyMTdhYzAyYzIwZWE=\n/record"
+    )
+    secret = "exampleAppSecret0000000000000000000000"
+    assert web_auth.gateway_signature(secret, text, "hmac-sha1") == "yaWW10wMcjUUH/Oj1te78NPAFAY="
+    assert (
+        web_auth.gateway_signature(secret, text, "hmac-sha256")
+        == "ekPVSPu10t7952P4ybiac9mqniDFXqINkjClKbv1IpE="
+    )
+    # the doc's form example: parameters sorted, an empty Content-MD5 field kept
+    form = web_auth.gateway_string(
+        [("x-date", "Thu, 11 Mar 2021 08:29:58 GMT"), ("source", "apigw test")],
+        "POST",
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "",
+        web_auth.gateway_path("/", [("p", "test")]),
+    )
+    assert form == (
+        "source: apigw test\nx-date: Thu, 11 Mar 2021 08:29:58 GMT\nPOST\napplication/json\n"
+        "application/x-www-form-urlencoded\n\n/?p=test"
+    )

@@ -12,7 +12,7 @@ import pytest
 
 from scheduler.config import CST, load_config
 from scheduler.dispatch import Dispatcher
-from scheduler.fake_lvb import Delay, FakeLvb
+from scheduler.fakes.lvb import Delay, FakeLvb
 from scheduler.ledger import MemoryLedger, State
 from scheduler.parsing import parse_rate
 from scheduler.planner import plan

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.config import CST
-from scheduler.fake_lvb import FakeLvb
+from scheduler.fakes.lvb import FakeLvb
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.usefixtures("lvb_env")

@@ -16,7 +16,7 @@ import pytest
 from scheduler import reload
 from scheduler.clock import wall_clock
 from scheduler.config import CST, load_config
-from scheduler.fake_lvb import FakeLvb
+from scheduler.fakes.lvb import FakeLvb
 from scheduler.ledger import MemoryLedger
 from scheduler.service import Service
 from tests.conftest import LogCapture

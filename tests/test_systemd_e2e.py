@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler.config import CST
-from scheduler.fake_lvb import FakeLvb
+from scheduler.fakes.lvb import FakeLvb
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.usefixtures("lvb_env")

@@ -14,7 +14,7 @@ import pytest
 from scheduler.calls import Call
 from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
-from scheduler.fake_web import Delay, Drop, FakeWeb, HttpStatus
+from scheduler.fakes.web import Delay, Drop, FakeWeb, HttpStatus
 from scheduler.http_api import HttpApi
 from scheduler.ledger import MemoryLedger, State
 from scheduler.metrics import Metrics

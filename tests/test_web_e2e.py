@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.config import CST
-from scheduler.fake_web import Delay, FakeWeb
+from scheduler.fakes.web import Delay, FakeWeb
 from tests.daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.usefixtures("web_env")

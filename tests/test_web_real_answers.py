@@ -15,7 +15,7 @@ from scheduler.calls import Call
 from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
-from scheduler.fake_web import Delay, Drop, ErrorCode, FakeWeb, HttpStatus, Vanish
+from scheduler.fakes.web import Delay, Drop, ErrorCode, FakeWeb, HttpStatus, Vanish
 from scheduler.ledger import MemoryLedger, State
 from scheduler.planner import plan
 from scheduler.providers import web as web_api

@@ -26,7 +26,7 @@ from typing import TypeAlias
 import structlog
 from aiohttp import web
 
-from scheduler.http_api import serve
+from scheduler.fakes.serve import serve
 
 LVB_PATH = "/common_access"
 

@@ -1,4 +1,4 @@
-"""Task records and the status machine behind the fake web-page recording function (fake_web).
+"""Task records and the status machine behind the fake web-page recording function (fakes.web).
 
 Reference: the open-source web-record function (github.com/TencentServerlessApps/web-record,
 record/, transcode/ and callback/ handlers). A task walks ``normal → recording ⇄ paused →

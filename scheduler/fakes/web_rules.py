@@ -1,4 +1,4 @@
-"""Request rules of the fake web-page recording function (fake_web): the injectable faults,
+"""Request rules of the fake web-page recording function (fakes.web): the injectable faults,
 Start's validation and the control table (§3.2), and the source-only List action. Messages are
 those of the open-source function (clients should match on ErrorCode only)."""
 
@@ -12,7 +12,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any, TypeAlias
 
-from scheduler.fake_web_tasks import CST, FINISHED, LIST_TIME_FORMAT, Fail, FakeTask, Json, secs
+from scheduler.fakes.web_tasks import CST, FINISHED, LIST_TIME_FORMAT, Fail, FakeTask, Json, secs
 
 MAX_DURATION_LIMIT = 36000  # hosted doc: 0..36000 (more needs a permanent key) [C 20]
 MAX_SIDE = 2560

@@ -2,9 +2,9 @@
 
 For the tests and ``recsched demo``; it follows the public source of the function
 (github.com/TencentServerlessApps/web-record) and API Gateway's app auth. Requests need a valid
-``hmac`` Authorization (fake_web_auth) or get the gateway's 401 and do nothing. Start never
-deduplicates; tasks walk the status machine in the background (fake_web_tasks) and call
-``CallbackURL`` back. Faults (fake_web_rules) emulate slow answers, lost replies, gateway errors
+``hmac`` Authorization (web_auth) or get the gateway's 401 and do nothing. Start never
+deduplicates; tasks walk the status machine in the background (web_tasks) and call
+``CallbackURL`` back. Faults (web_rules) emulate slow answers, lost replies, gateway errors
 and error codes. No secret or signature is ever logged or kept.
 """
 
@@ -24,8 +24,9 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from scheduler.fake_web_auth import Refused, verify
-from scheduler.fake_web_rules import (
+from scheduler.fakes.serve import serve
+from scheduler.fakes.web_auth import ENVIRONMENTS, Refused, verify
+from scheduler.fakes.web_rules import (
     CONTROLS,
     ApiError,
     Delay,
@@ -40,7 +41,7 @@ from scheduler.fake_web_rules import (
     list_tasks,
     validate_start,
 )
-from scheduler.fake_web_tasks import (
+from scheduler.fakes.web_tasks import (
     DEFAULT_MAX_DURATION,
     CallbackDelivery,
     Fail,
@@ -49,8 +50,6 @@ from scheduler.fake_web_tasks import (
     Lifecycle,
     secs,
 )
-from scheduler.http_api import serve
-from scheduler.providers import apigw
 
 __all__ = [
     "DEFAULT_MAX_DURATION",
@@ -138,7 +137,7 @@ class FakeWeb:
             callback_twice=callback_twice,
         )
         self.app = web.Application()
-        for env in ("", *apigw.ENVIRONMENTS):
+        for env in ("", *ENVIRONMENTS):
             self.app.router.add_post(env + WEB_PATH, self._handle)
         self.app.router.add_route("*", "/{tail:.*}", self._no_api)
 

@@ -1,16 +1,22 @@
-"""API Gateway application authentication as the gateway checks it (reference §4), for the
-fake web-page recording function. The string to sign is rebuilt from the request itself with the
-signing functions of ``providers.apigw``; nothing here logs or keeps a secret or a signature."""
+"""API Gateway application authentication as the gateway checks it, for the fake web-page
+recording function: its own implementation of the rules of Tencent's page (cloud.tencent.com/
+document/product/628/55088) and the official demos, independent of the client's signing code
+(providers/apigw.py), so the two cannot agree on a shared mistake; tests/test_fake_web.py holds
+it to the worked example's known answers. Nothing here logs or keeps a secret or a signature."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import re
 from email.utils import parsedate_to_datetime
 
 from aiohttp.web import Request
 
-from scheduler.providers import apigw
+#: The stage prefixes the gateway strips before signing and routing.
+ENVIRONMENTS = ("/release", "/test", "/prepub")
+HASHES = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256}
 
 X_DATE_WINDOW = 900  # seconds of x-date skew the gateway accepts [C 22]
 MSG_MISMATCH = "HMAC signature does not match"
@@ -54,6 +60,41 @@ def parse_authorization(header: str) -> dict[str, str]:
     return params
 
 
+def gateway_md5(body: bytes) -> str:
+    """Content-MD5 as every official demo computes it: base64 of the lowercase hex MD5 string
+    (not of the raw digest); "" for an empty body."""
+    if not body:
+        return ""
+    return base64.b64encode(hashlib.md5(body).hexdigest().encode("ascii")).decode("ascii")
+
+
+def gateway_path(raw_path: str, params: list[tuple[str, str]]) -> str:
+    """The path without the stage prefix, plus the parameters sorted by key then value, a
+    value-less key alone."""
+    for stage in ENVIRONMENTS:
+        if raw_path == stage or raw_path.startswith(stage + "/"):
+            raw_path = raw_path[len(stage) :] or "/"
+            break
+    if not params:
+        return raw_path
+    joined = "&".join(k if v == "" else f"{k}={v}" for k, v in sorted(params))
+    return f"{raw_path}?{joined}"
+
+
+def gateway_string(
+    signed: list[tuple[str, str]], method: str, accept: str, content_type: str, md5: str, path: str
+) -> str:
+    """Six fields joined by newlines: the signed headers ("name: value\n" each, by name), the
+    method in upper case, Accept, Content-Type, Content-MD5 and the path with parameters."""
+    lines = "".join(f"{name}: {value}\n" for name, value in sorted(signed))
+    return f"{lines}{method.upper()}\n{accept}\n{content_type}\n{md5}\n{path}"
+
+
+def gateway_signature(secret: str, text: str, algorithm: str) -> str:
+    digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), HASHES[algorithm]).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
 def _pairs(text: str) -> list[tuple[str, str]]:
     return [(k, v) for k, _, v in (p.partition("=") for p in text.split("&") if p)]
 
@@ -69,7 +110,7 @@ def verify(app_key: str, app_secret: str, request: Request, body: bytes, now: fl
     if not auth.get("id") or not auth.get("signature"):
         raise Refused(MSG_MISSING)
     algorithm = auth.get("algorithm", "")
-    if algorithm not in apigw.ALGORITHMS:
+    if algorithm not in HASHES:
         raise Refused(f"HMAC algorithm {algorithm} not supported")
     names = auth.get("headers", "").lower().split()
     date = headers.get("x-date", "")
@@ -87,21 +128,21 @@ def verify(app_key: str, app_secret: str, request: Request, body: bytes, now: fl
         raise Refused(MSG_MISMATCH, "a signed header is missing from the request")
     content_type = headers.get("Content-Type", "")
     params = _pairs(request.rel_url.raw_query_string)
-    md5 = apigw.content_md5(body)  # what the gateway computes from the exact bytes
+    md5 = gateway_md5(body)  # what the gateway computes from the exact bytes
     if content_type.startswith(_FORM):  # a form body is signed as parameters, with no MD5
         md5 = ""
         params += _pairs(body.decode("latin-1"))
     sent_md5 = headers.get("Content-MD5")
     if sent_md5 is not None and sent_md5 != md5:
         raise Refused(MSG_MISMATCH, "Content-MD5 does not match the body")
-    text = apigw.string_to_sign(
-        headers={name: headers[name] for name in names},
-        method=request.method,
-        accept=headers.get("Accept", ""),
-        content_type=content_type,
-        content_md5=md5,
-        path=apigw.path_and_parameters(request.rel_url.raw_path, params),
+    text = gateway_string(
+        [(name, headers[name]) for name in names],
+        request.method,
+        headers.get("Accept", ""),
+        content_type,
+        md5,
+        gateway_path(request.rel_url.raw_path, params),
     )
-    expected = apigw.signature(app_secret, text, algorithm)
+    expected = gateway_signature(app_secret, text, algorithm)
     if not hmac.compare_digest(auth["signature"].encode(), expected.encode()):
         raise Refused(MSG_MISMATCH)

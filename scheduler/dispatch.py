@@ -30,17 +30,16 @@ from scheduler import rules
 from scheduler.calls import Call
 from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant, wall_clock
 from scheduler.config import CST, DUPLICATE_WINDOW, Config, Provider
-from scheduler.config_web import WebProvider
 from scheduler.errors import ProviderError, TransientError
 from scheduler.ledger import Entry, Ledger, State
 from scheduler.limits import Limiter
 from scheduler.logs import get_logger, register_secret
 from scheduler.metrics import Metrics
-from scheduler.providers import lvb
-from scheduler.providers import web as web_api
+from scheduler.senders import Context, LvbSender, Sender
 from scheduler.store import StoreError
 from scheduler.transport import Transport
-from scheduler.web_client import Found, WebClient
+from scheduler.web_client import WebClient
+from scheduler.web_sender import WebSender
 
 log = get_logger("recsched.call")
 #: A watched call is looked at again this long after its holder's lease ends.
@@ -88,10 +87,6 @@ def call_fields(call: Call) -> dict[str, Any]:
     }
 
 
-def _web_start(call: Call, provider: Provider) -> bool:
-    return isinstance(provider, WebProvider) and call.action == web_api.START
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -114,7 +109,19 @@ class Dispatcher:
         self._in_flight: set[str] = set()
         self._limiters: dict[str, Limiter] = {}
         self.web = WebClient(config, transport, ledger, clock, self._slot)
+        context = Context(ledger, clock, self._outcome)
+        self._senders: dict[str, Sender] = {
+            "lvb": LvbSender(context, transport, self._provider, self._check_clock),
+            "web": WebSender(context, self.web),
+        }
         self.use(config)
+
+    def _sender(self, call: Call) -> Sender:
+        """The sender of the call's provider type (`lvb`, `web`)."""
+        return self._senders[self.config.providers[call.provider].type]
+
+    def _provider(self, call: Call) -> Provider:
+        return self.config.providers[call.provider]
 
     def _slot(self, provider: str) -> Any:
         return self._limiters[provider].slot()
@@ -263,22 +270,9 @@ class Dispatcher:
             await self.ledger.update(call.key, State.OK, self.clock(), detail="dry run")
             log.info("call.dry_run", **fields, params=call.to_json()["params"])
             return State.OK
-        if call.needs:  # a web call acting on the task its Start created
-            task_id = await self.web.task_id(call)
-            if isinstance(task_id, ProviderError):
-                await self.ledger.update(
-                    call.key, State.FAILED, self.clock(), detail=task_id.message
-                )
-                log.warning("call.skipped", **fields, reason=task_id.message)
-                return self._outcome(call, State.FAILED)
-            if call.action == web_api.DESCRIBE:
-                state, detail = await self.web.poll(call, task_id)
-                if state == State.CLAIMED:
-                    return state  # the daemon is stopping: the next run asks again
-                await self.ledger.update(
-                    call.key, state, self.clock(), task_id=task_id, detail=detail
-                )
-                return self._outcome(call, state)
+        settled = await self._sender(call).before(call, fields)
+        if settled is not None:
+            return settled
         return await self._send(call, fields, attempt=0, uncertain=False)
 
     async def _wait_for_peer(
@@ -298,146 +292,14 @@ class Dispatcher:
         await asyncio.sleep(seconds + LEASE_SLACK_S)
 
     async def _after_crash(self, call: Call, entry: Entry, fields: dict[str, Any]) -> State:
-        provider = self.config.providers[call.provider]
+        """`sent` but unanswered when its owner died: the provider's sender decides (look the
+        task up, record it uncertain, or send again)."""
         sent_at = entry.sent_at or entry.updated_at or self.clock()
         facts = {"attempt": entry.attempts, "sent_at": _cst(sent_at)}
-        if isinstance(provider, WebProvider):
-            if call.action != web_api.START:  # Pause/Resume/Refresh/Stop: safe to repeat
-                log.info("call.recovered", **fields, **facts, reason="sent, never answered")
-                return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
-            found = await self.web.find(call, sent_at)
-            settled = await self._settle_unknown_start(call, fields, facts, found, sent_at)
-            if settled is not None:
-                return settled
-            return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
-        decision, earliest = rules.after_crash(
-            entry, provider.resend_after_crash, provider.max_attempts, self.clock(), call.deadline
-        )
-        if decision == rules.AfterCrash.UNCERTAIN:
-            await self.ledger.update(
-                call.key,
-                State.UNCERTAIN,
-                self.clock(),
-                uncertain=True,
-                detail="sent before the daemon stopped; no answer was recorded",
-            )
-            log.error(
-                "call.uncertain",
-                **fields,
-                **facts,
-                resent=False,
-                message="sent before the daemon stopped and never answered: the task probably "
-                "exists. Not re-sent (resend_after_crash is false); check the console",
-            )
-            return self._outcome(call, State.UNCERTAIN)
-        if decision == rules.AfterCrash.TOO_LATE:
-            await self.ledger.update(call.key, State.UNCERTAIN, self.clock(), uncertain=True)
-            log.error("call.uncertain", **fields, **facts, resent=False, message="chunk ending")
-            return self._outcome(call, State.UNCERTAIN)
-        wait = (earliest - self.clock()).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(wait)  # never inside the provider's duplicate window
-        log.warning(
-            "call.uncertain",
-            **fields,
-            **facts,
-            resent=True,
-            message="sent before the daemon stopped and never answered; re-sending "
-            "(resend_after_crash is true): a duplicate task may result",
-        )
+        settled = await self._sender(call).after_crash(call, entry, fields, facts)
+        if settled is not None:
+            return settled
         return await self._send(call, fields, attempt=entry.attempts, uncertain=True)
-
-    async def _confirm_adopted(
-        self,
-        call: Call,
-        fields: dict[str, Any],
-        facts: dict[str, Any],
-        found: Found,
-        first_sent: datetime,
-    ) -> bool:
-        """A task List shows as `normal` may still be deleted by the Start that made it (its
-        recorder invoke failed). Keep it as this Start's task meanwhile (a Pause or Stop due
-        now acts on it), and ask Describe once the gateway's service timeout has passed since
-        the first attempt: False if the function no longer knows it."""
-        await self.ledger.update(
-            call.key, State.SENT, self.clock(), task_id=found.task_id, detail="adopted, unconfirmed"
-        )
-        wait = (first_sent + web_api.GATEWAY_SERVICE_TIMEOUT - self.clock()).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        exists = await self.web.exists(call, found.task_id)
-        if exists is False:
-            log.error(
-                "call.uncertain",
-                **fields,
-                **facts,
-                adopted_task_id=found.task_id,
-                resent=self.clock() + DUPLICATE_WINDOW < call.deadline,
-                message="the task List showed for the unanswered Start is gone (the Start "
-                "failed after creating it): no recorder runs; starting it again",
-            )
-            return False
-        return True
-
-    async def _settle_unknown_start(
-        self,
-        call: Call,
-        fields: dict[str, Any],
-        facts: dict[str, Any],
-        found: Found,
-        first_sent: datetime,
-    ) -> State | None:
-        """After a web Start with no answer: adopt the task List found, or give up when it
-        could not look; None means none was found (or cannot be looked for): start again."""
-        if (
-            found.task_id
-            and found.status == web_api.NOT_INVOKED
-            and not await self._confirm_adopted(call, fields, facts, found, first_sent)
-        ):
-            return None  # the task is gone: no recorder runs, start again
-        if found.task_id:
-            await self.ledger.update(
-                call.key,
-                State.OK,
-                self.clock(),
-                task_id=found.task_id,
-                uncertain=bool(found.others),  # more than one candidate: a duplicate may exist
-                detail="adopted through List",
-            )
-            log.warning(
-                "call.uncertain",
-                **fields,
-                **facts,
-                resent=False,
-                adopted_task_id=found.task_id,
-                other_candidates=list(found.others),
-                message="Start was not answered; List shows the task it created: adopted",
-            )
-            return self._outcome(call, State.OK)
-        provider = self.config.providers[call.provider]
-        if not found.checked and isinstance(provider, WebProvider) and provider.list_tasks:
-            await self.ledger.update(
-                call.key, State.UNCERTAIN, self.clock(), uncertain=True, detail=found.message
-            )
-            log.error(
-                "call.uncertain",
-                **fields,
-                **facts,
-                resent=False,
-                list=found.message,
-                message=f"Start was not answered and {found.message}: not started again "
-                "(that could make a second recorder); check the function's console",
-            )
-            return self._outcome(call, State.UNCERTAIN)
-        log.warning(
-            "call.uncertain",
-            **fields,
-            **facts,
-            resent=True,
-            checked=found.checked,
-            message=f"Start was not answered; {found.message}: starting it again",
-        )
-        return None
 
     async def _attempt(
         self, call: Call, fields: dict[str, Any], attempt: int, uncertain: bool
@@ -450,15 +312,9 @@ class Dispatcher:
         if sent_at >= call.deadline.replace(microsecond=0):  # end_time is in whole seconds
             return {"attempt": attempt}, started, ChunkOver("chunk over while waiting")
         self._last_hit[call.target] = (started, call)
-        if isinstance(provider, WebProvider):
-            task_id = await self.web.task_id(call) if call.needs else ""
-            if isinstance(task_id, ProviderError):
-                return {"attempt": attempt}, started, task_id
-            body = self.web.body(call, task_id)
-        else:
-            assert provider.key is not None, "run() loads the config with secrets resolved"
-            t = lvb.expiry(sent_at, provider.sign_ttl)
-            url = f"{provider.endpoint}?{lvb.query(call.params, provider.key.reveal(), t)}"
+        request = await self._sender(call).request(call, sent_at)
+        if isinstance(request, ProviderError):
+            return {"attempt": attempt}, started, request
         # durably `sent` before the request exists: a crash from here on is uncertain. In a
         # shared ledger this is also the fence: it fails if a peer has taken the call over.
         if not await self.ledger.mark_sent(
@@ -478,12 +334,7 @@ class Dispatcher:
         if attempt == 1:
             self.metrics.call_lateness(call.provider, (sent_at - call.at).total_seconds())
         try:
-            if isinstance(provider, WebProvider):
-                answer = await self.web.send(provider, call.action, body)
-                return timing, started, str(answer.get("TaskID") or task_id)
-            response = await self.transport.get(url, timeout=provider.timeout.total_seconds())
-            self._check_clock(call, response.date)
-            return timing, started, lvb.parse_response(response.status, response.body)
+            return timing, started, await request()
         except ProviderError as exc:
             return timing, started, exc
 
@@ -529,23 +380,14 @@ class Dispatcher:
                     message=result.message,
                 )
                 return self._outcome(call, State.FAILED)
-            if result.outcome_unknown and _web_start(call, provider):
-                uncertain = True
-                found = await self.web.find(call, first_sent)
+            if result.outcome_unknown:
                 facts = {**timing, "latency_ms": latency, "error": result.message}
-                settled = await self._settle_unknown_start(call, fields, facts, found, first_sent)
+                settled, unknown = await self._sender(call).on_unknown(
+                    call, fields, facts, first_sent
+                )
+                uncertain = uncertain or unknown
                 if settled is not None:
                     return settled
-            elif result.outcome_unknown and not isinstance(provider, WebProvider):
-                uncertain = True
-                log.warning(
-                    "call.uncertain",
-                    **fields,
-                    **timing,
-                    latency_ms=latency,
-                    message=f"{result.message}: the provider may have created a task; "
-                    "it has no API to check, so verify in the console",
-                )
             again = rules.retry(
                 attempt, provider.max_attempts, self.clock(), provider.retry_spacing, call.deadline
             )

@@ -76,3 +76,11 @@ def test_lint_imports_keeps_every_contract() -> None:
         [str(LINT_IMPORTS)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_dispatcher_leaves_wire_formats_to_the_senders(graph: grimp.ImportGraph) -> None:
+    """The shared send rules in dispatch.py name no provider's wire format: requests, unknown
+    outcomes and crash recovery are each provider's sender's (senders.py, web_sender.py)."""
+    direct = graph.find_modules_directly_imported_by("scheduler.dispatch")
+    assert not {m for m in direct if m.startswith("scheduler.providers")}
+    assert "scheduler.config_web" not in direct

@@ -76,22 +76,31 @@ if _CSafeLoader is not None:
     _FastLoader = _FastStrictLoader
 
 
-#: Text libyaml reads more leniently than PyYAML (tabs, `?` in flow collections, a BOM after
-#: the start, characters PyYAML's reader rejects), and anchors (only the pure-Python composer
-#: tells which alias a repeated node came from): such files go through the pure-Python loader.
+#: Text only the pure-Python loader reads as this reader wants: a BOM after the start, `?` as
+#: a complex-key indicator, characters PyYAML's reader rejects (it locates them), and anchors
+#: (only the pure-Python composer tells which alias a repeated node came from). Tabs are not
+#: here: libyaml rejects a tab in indentation as PyYAML does and, as YAML 1.2 says, accepts one
+#: between tokens; routing every tab to the slow loader made a large file take seconds.
 _PYTHON_ONLY = re.compile(
-    r"[\t?\ufeff]|(?:^|[ \[{,])&\S|" + yaml.reader.Reader.NON_PRINTABLE.pattern, re.MULTILINE
+    r"\ufeff|(?:^|[ \t\[{,])\?(?=[ \t\r\n])|(?:^|[ \t\[{,])&\S|"
+    + yaml.reader.Reader.NON_PRINTABLE.pattern,
+    re.MULTILINE,
 )
+#: Above this size a file's syntax error is reported as libyaml found it, without a second,
+#: pure-Python parse (about 1.7 s per MB here) just for PyYAML's wording of the same place.
+SLOW_REPARSE_LIMIT = 256 * 1024
 
 
-def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
-    """(node, loader) from libyaml, or None to let the pure-Python loader do it."""
+def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | yaml.MarkedYAMLError | None:
+    """(node, loader) from libyaml; its error; or None to let the pure-Python loader do it."""
     if _FastLoader is None or _PYTHON_ONLY.search(text):
         return None
     loader = _FastLoader(text)
     _free_as_converted(loader, text)
     try:
         return loader.get_single_node(), loader
+    except yaml.MarkedYAMLError as exc:
+        return exc
     except yaml.YAMLError:
         return None
     finally:
@@ -117,11 +126,15 @@ def _load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
         fast = _compose_fast(text)
     except RecursionError:
         return None, {}, [_too_deep(text, filename)]
-    if fast is not None:
+    big = len(text) > SLOW_REPARSE_LIMIT
+    if isinstance(fast, yaml.MarkedYAMLError):
+        if big:
+            return None, {}, [_syntax_problem(fast, filename)]
+    elif fast is not None:
         value, marks, problems = _to_value(*fast, filename)
-        if not problems:
+        if not problems or big:
             return value, marks, problems
-        # problems quote the source text, which only the pure-Python marks carry
+        # small files: the pure-Python loader words the same problems as the docs show
     try:
         loader = _StrictLoader(text)  # its reader already rejects control characters
     except yaml.reader.ReaderError as exc:
@@ -131,10 +144,7 @@ def _load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        message = f"YAML syntax error: {exc.problem or exc.context}"
-        return None, {}, [Problem(filename, line, col, "", message)]
+        return None, {}, [_syntax_problem(exc, filename)]
     except RecursionError:
         return None, {}, [_too_deep(text, filename)]
     except yaml.reader.ReaderError as exc:  # a control character further into a long file
@@ -143,6 +153,12 @@ def _load(text: str, filename: str) -> tuple[Any, Marks, list[Problem]]:
     finally:
         loader.dispose()
     return _to_value(node, loader, filename)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return Problem(filename, line, col, "", f"YAML syntax error: {exc.problem or exc.context}")
 
 
 def _unprintable(character: object) -> str:

@@ -121,3 +121,22 @@ def test_a_corpus_of_damaged_examples_never_crashes_and_every_refusal_is_located
                 assert match, (name, problem)
                 assert int(match["line"]) >= 1, (name, problem)
     assert refused > len(corpus) // 2  # the corpus does damage (most mutations are refused)
+
+
+def test_a_large_file_s_syntax_error_is_located_without_a_second_slow_parse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Above SLOW_REPARSE_LIMIT libyaml's own location is reported (the pure-Python parser
+    takes about 1.7 s per MB here); a tab between tokens is YAML 1.2 and stays on the fast
+    path, while a tab in indentation is refused as before."""
+    from scheduler import yamlstrict
+
+    padding = "# " + "x" * 78 + "\n"
+    lines = yamlstrict.SLOW_REPARSE_LIMIT // len(padding) + 10
+    path = tmp_path / "big.yaml"
+    path.write_text(padding * lines + "recordings:\n\t- name: a\n")
+    path.chmod(0o600)
+    code, err = _check(path, capsys)
+    assert code == 2 and f"big.yaml:{lines + 2}:1: YAML syntax error" in err
+    value, _, problems = yamlstrict.load("a:\tb\n", "t.yaml")
+    assert problems == [] and value == {"a": "b"}

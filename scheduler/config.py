@@ -13,10 +13,19 @@ import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from scheduler import secrets
+from scheduler.config_live import (
+    LIVE_RECORDING_KEYS,
+    LiveOptions,
+    LiveProvider,
+    StreamWindows,
+    live_options,
+    live_provider,
+    overlap_problems,
+)
 from scheduler.config_reader import Reader
 from scheduler.config_web import (
     WEB_RECORDING_KEYS,
@@ -39,7 +48,7 @@ from scheduler.yamlstrict import load as load_yaml
 #: Allowed Param.s.file_format values per Param.s.record_type. [C]
 FORMATS = {"video": ("flv", "hls", "mp4"), "audio": ("aac", "flv", "hls", "mp4")}
 DEFAULT_LVB_ENDPOINT = "http://fcgi.video.qcloud.com/common_access"
-PROVIDER_TYPES = ("lvb", "web")
+PROVIDER_TYPES = ("lvb", "web", "live")
 _NAME = re.compile(r"[a-z0-9_-]+")
 
 
@@ -65,7 +74,7 @@ class LvbProvider:
         return [self.key.reveal()] if self.key is not None else []
 
 
-Provider = LvbProvider | WebProvider
+Provider = LvbProvider | WebProvider | LiveProvider
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class Recording:
     domain: str | None = None
     line: int = 0
     web: WebOptions | None = None  # set for recordings of a `type: web` provider
+    live: LiveOptions | None = None  # set for recordings of a `type: live` provider
 
 
 @dataclass(frozen=True)
@@ -264,6 +274,19 @@ def _providers(
                 _timeout_error,
             )
             continue
+        if kind == "live":
+            result[name] = live_provider(
+                r,
+                m,
+                p,
+                name,
+                lambda key, m=m, p=p: _secret(r, m, p, key, env, resolve),  # type: ignore[misc]
+                lambda key, m=m, p=p: (  # type: ignore[misc]
+                    _secret(r, m, p, key, env, resolve) if key in m else None
+                ),
+                _timeout_error,
+            )
+            continue
         endpoint = r.text(m, p, "endpoint") or DEFAULT_LVB_ENDPOINT
         if not re.match(r"https?://[^/\s]+", endpoint):
             r.error((*p, "endpoint"), f"{endpoint!r} is not an http:// or https:// URL")
@@ -417,7 +440,25 @@ def _recordings(
             )
         seen.setdefault(rec.name, index)
         result.append(rec)
+    _live_limits(r, result, tz)
     return result
+
+
+def _live_limits(r: Reader, recordings: list[Recording], tz: ZoneInfo) -> None:
+    """No more than 3 overlapping LIVE API 3.0 tasks on one stream (config_live.py)."""
+    items = [
+        StreamWindows(
+            ("recordings", index),
+            f"{rec.provider}:{rec.live.stream_path}",
+            (rec.start, rec.duration) if rec.start else None,
+            rec.cron,
+            rec.duration,
+        )
+        for index, rec in enumerate(recordings)
+        if rec.live is not None
+    ]
+    for path, message in overlap_problems(items, tz, datetime.now(UTC)):
+        r.error(path, message)
 
 
 def _recording(
@@ -441,6 +482,8 @@ def _recording(
         r.error((*p, "provider"), f"unknown provider {provider!r} (providers: {known})")
     if provider and provider in providers and providers[provider].type == "web":
         return _web_recording(r, p, m, name or "", provider, tz, http)
+    if provider and provider in providers and providers[provider].type == "live":
+        return _live_recording(r, p, m, name or "", provider, tz)
     channel = m.get("channel_id")
     channel_id = (
         str(channel)
@@ -523,6 +566,46 @@ def _calendar(
     if bounds["from"] and bounds["until"] and bounds["until"] < bounds["from"]:
         r.error((*p, "until"), "is before 'from'")
     return dates, bounds
+
+
+def _live_recording(
+    r: Reader,
+    p: tuple[str | int, ...],
+    m: dict[str, object],
+    name: str,
+    provider: str,
+    tz: ZoneInfo,
+) -> Recording | None:
+    """A LIVE API 3.0 recording: a stream; windows become tasks of at most 24 h."""
+    cron, start, duration = _window_shape(r, m, p, tz)
+    dates, bounds = _calendar(r, m, p, cron)
+    live, lead = live_options(r, m, p)
+    enabled = r.boolean(m, p, "enabled", default=True)
+    r.finish(
+        m,
+        p,
+        "name provider cron start end duration skip_dates extra_dates from until enabled "
+        + LIVE_RECORDING_KEYS,
+    )
+    if not enabled or duration is None:
+        return None
+    return Recording(
+        name=name,
+        provider=provider,
+        channel_id="",
+        mode="scheduled",
+        duration=duration,
+        chunk=SCHEDULED_MAX_CHUNK,
+        cron=cron,
+        start=start,
+        lead=lead,
+        skip_dates=frozenset(dates["skip_dates"]),
+        extra_dates=frozenset(dates["extra_dates"]),
+        from_date=bounds["from"],
+        until_date=bounds["until"],
+        line=r.line(p),
+        live=live,
+    )
 
 
 def _web_recording(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from scheduler import cron, web_plan
+from scheduler import cron, live_plan, web_plan
 from scheduler.calls import Call
 from scheduler.chunks import Window, chunk_window
 from scheduler.config import (
@@ -24,6 +24,7 @@ from scheduler.config import (
     Provider,
     Recording,
 )
+from scheduler.config_live import LiveProvider
 from scheduler.config_web import WebProvider
 from scheduler.providers import lvb
 
@@ -162,6 +163,8 @@ def recording_calls(config: Config, rec: Recording, now: datetime, until: dateti
         if chunks is None:
             if isinstance(provider, WebProvider):
                 chunks = web_plan.window_calls(provider, rec, window_start, window_end)
+            elif isinstance(provider, LiveProvider):
+                chunks = live_plan.window_calls(provider, rec, window_start, window_end)
             else:
                 chunks = _window_calls(provider, rec, window_start, window_end, lead)
         reused[key] = chunks

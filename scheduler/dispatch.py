@@ -33,6 +33,7 @@ from scheduler.config import CST, DUPLICATE_WINDOW, Config, Provider
 from scheduler.errors import ProviderError, TransientError
 from scheduler.ledger import Entry, Ledger, State
 from scheduler.limits import Limiter
+from scheduler.live_sender import LiveSender
 from scheduler.logs import get_logger, register_secret
 from scheduler.metrics import Metrics
 from scheduler.senders import Context, LvbSender, Sender
@@ -113,6 +114,7 @@ class Dispatcher:
         self._senders: dict[str, Sender] = {
             "lvb": LvbSender(context, transport, self._provider, self._check_clock),
             "web": WebSender(context, self.web),
+            "live": LiveSender(context, transport, self._provider),
         }
         self.use(config)
 

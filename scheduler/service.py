@@ -28,6 +28,7 @@ from scheduler.metrics import Metrics
 from scheduler.notify import Notifier
 from scheduler.paths import control_socket
 from scheduler.planner import plan
+from scheduler.providers import live as live_api
 from scheduler.providers import lvb
 from scheduler.providers import web as web_api
 from scheduler.reload import Reloader
@@ -41,7 +42,7 @@ HEARTBEAT_SECONDS = 15.0
 def provider_actions(config: Config) -> dict[str, tuple[str, ...]]:
     """Each provider's plannable actions, for the metrics' series."""
     return {
-        name: web_api.ACTIONS if provider.type == "web" else lvb.ACTIONS
+        name: {"web": web_api.ACTIONS, "live": live_api.ACTIONS}.get(provider.type, lvb.ACTIONS)
         for name, provider in config.providers.items()
     }
 

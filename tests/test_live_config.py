@@ -88,7 +88,8 @@ def test_a_task_beyond_the_forward_limit_is_created_once_in_range(
     write_config: WriteConfig,
 ) -> None:
     config = _load(
-        write_config, f"  - {{name: a, start: '2030-01-10 08:00:00', duration: 20h, lead: 6d12h, {STREAM}}}\n"
+        write_config,
+        f"  - {{name: a, start: '2030-01-10 08:00:00', duration: 20h, lead: 6d12h, {STREAM}}}\n",
     )
     now = datetime(2030, 1, 1, 0, tzinfo=CST)
     (call,) = plan(config, now, timedelta(days=12))

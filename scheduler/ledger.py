@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -136,6 +136,23 @@ class Ledger(Protocol):
     async def window(self, recording: str, window_start: datetime) -> list[Entry]:
         """Every entry of one recording window."""
 
+    async def unsettled(self, before: datetime) -> list[Entry]:
+        """Claimed or sent entries whose span ended before `before` (left by a crash); a
+        shared ledger leaves out those whose lease a live instance still holds."""
+
+    async def heartbeat(self, now: datetime) -> None:
+        """Record that this daemon was alive at `now` (recovery looks back to it)."""
+
+    async def last_seen(self) -> datetime | None:
+        """The latest heartbeat, or None on a first run."""
+
+    async def prune(self, now: datetime, retention: timedelta) -> None:
+        """Forget entries last updated more than `retention` before `now`."""
+
+    @property
+    def healthy(self) -> bool:
+        """False while the ledger cannot be written (calls still fire from memory)."""
+
     async def close(self) -> None: ...
 
 
@@ -147,6 +164,27 @@ class MemoryLedger:
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._entries: dict[str, Entry] = {e.key: e for e in entries}
+        self._last_seen: datetime | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    async def unsettled(self, before: datetime) -> list[Entry]:
+        states = (State.CLAIMED, State.SENT)
+        return [e for e in self._entries.values() if e.span_end <= before and e.state in states]
+
+    async def heartbeat(self, now: datetime) -> None:
+        self._last_seen = now
+
+    async def last_seen(self) -> datetime | None:
+        return self._last_seen
+
+    async def prune(self, now: datetime, retention: timedelta) -> None:
+        cutoff = now - retention
+        self._entries = {
+            k: e for k, e in self._entries.items() if (e.updated_at or e.scheduled_at) >= cutoff
+        }
 
     async def mark_sent(
         self, key: str, now: datetime, *, attempts: int, uncertain: bool, hold_s: float

@@ -8,26 +8,26 @@ touched here: the ordinary plan sends them (late, with their original end_time).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from scheduler.config import CST, Config
 from scheduler.coverage import log_window_closed
 from scheduler.dispatch import call_fields
-from scheduler.durable import DurableLedger
-from scheduler.ledger import State
+from scheduler.ledger import Ledger, State
 from scheduler.logs import get_logger
 from scheduler.planner import plan
-from scheduler.shared import SharedLedger
 
 log = get_logger("recsched.recovery")
 #: How far back a restart looks for missed calls at most.
 MAX_LOOKBACK = timedelta(days=7)
 
 
-async def recover(config: Config, ledger: DurableLedger | SharedLedger, now: datetime) -> None:
+async def recover(config: Config, ledger: Ledger, now: datetime) -> None:
     last_seen = await ledger.last_seen()
     if last_seen is None:
-        log.info("recovery.first_run", ledger=ledger.url)
+        shown = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", config.state.url)  # no password
+        log.info("recovery.first_run", ledger=shown)
         return
     since = max(last_seen, now - MAX_LOOKBACK)
     downtime = (now - last_seen).total_seconds()

@@ -19,7 +19,6 @@ from scheduler import __version__
 from scheduler.config import CST, Config
 from scheduler.control import ControlServer
 from scheduler.dispatch import Dispatcher
-from scheduler.durable import DurableLedger
 from scheduler.engine import Engine
 from scheduler.http_api import HttpApi
 from scheduler.ledger import Ledger
@@ -32,7 +31,6 @@ from scheduler.providers import live as live_api
 from scheduler.providers import lvb
 from scheduler.providers import web as web_api
 from scheduler.reload import Reloader
-from scheduler.shared import SharedLedger
 from scheduler.transport import Transport
 
 log = get_logger("recsched.daemon")
@@ -134,10 +132,7 @@ class Service:
         self.metrics.set_pending_calls(self.engine.pending())
         self.metrics.set_next_call(self.engine.next_at())
         self.metrics.set_active_recordings(self.engine.active(self.clock()))
-        if isinstance(self.ledger, DurableLedger | SharedLedger):
-            self.metrics.store_healthy(self.ledger.healthy)
-        else:
-            self.metrics.store_healthy(True)
+        self.metrics.store_healthy(self.ledger.healthy)
         self.metrics.set_ready(self.health()[0])
 
     def health(self) -> tuple[bool, str]:
@@ -162,13 +157,11 @@ class Service:
                 calls = await asyncio.to_thread(plan, self.config, now)
             added = self.engine.schedule(calls, now)
             log.info("plan.extended", calls=added, **self.summary())
-            if isinstance(self.ledger, DurableLedger | SharedLedger):
-                await self.ledger.prune(now, self.config.state.retention)
+            await self.ledger.prune(now, self.config.state.retention)
 
     async def _heartbeat(self) -> None:
         while True:
-            if isinstance(self.ledger, DurableLedger | SharedLedger):
-                await self.ledger.heartbeat(self.clock())
+            await self.ledger.heartbeat(self.clock())
             self.refresh()
             self.notifier.status(self.status_line())
             await asyncio.sleep(HEARTBEAT_SECONDS)

@@ -42,7 +42,6 @@ class SharedLedger:
         self.lease_s = lease.total_seconds()
         self.config_hash = config_hash
         self._divergent: frozenset[str] = frozenset()
-        self.healthy = True
 
     @classmethod
     async def open(
@@ -51,6 +50,11 @@ class SharedLedger:
         return cls(
             await Store.open(url), url=url, owner=owner, lease=lease, config_hash=config_hash
         )
+
+    @property
+    def healthy(self) -> bool:
+        """The database answers or the call fails: there is no degraded mode to report."""
+        return True
 
     def start(self) -> None:
         return None

@@ -49,9 +49,7 @@ async def ledger(where: tuple[str, str]) -> AsyncIterator[Ledger]:
         durable.start()
         made = durable
     else:
-        made = await SharedLedger.open(
-            url, owner="me", lease=timedelta(0), config_hash="h"
-        )
+        made = await SharedLedger.open(url, owner="me", lease=timedelta(0), config_hash="h")
     try:
         yield made
     finally:

@@ -175,6 +175,12 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the web-page recording function instead (POST /release/record), "
         "verifying API Gateway app auth with $WEB_APP_KEY and $WEB_APP_SECRET",
     )
+    fake.add_argument(
+        "--live",
+        action="store_true",
+        help="serve LIVE API 3.0 recording tasks instead (POST /), verifying TC3-HMAC-SHA256 "
+        "with $TC_SECRET_ID and $TC_SECRET_KEY",
+    )
     return parser
 
 
@@ -345,6 +351,8 @@ def _fake(args: argparse.Namespace) -> int:
     logs.configure()
     if args.web:
         return _fake_web(args)
+    if args.live:
+        return _fake_live(args)
     key = os.environ.get(args.key_env)
     if not key:
         _complain(f"recsched: set ${args.key_env} to the key the fake should verify")
@@ -367,6 +375,22 @@ def _fake_web(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(app_key, app_secret, args.host, args.port, ready=ready))
+    return EXIT_OK
+
+
+def _fake_live(args: argparse.Namespace) -> int:
+    from scheduler.fakes.live import serve_forever
+
+    secret_id, secret_key = os.environ.get("TC_SECRET_ID"), os.environ.get("TC_SECRET_KEY")
+    if not secret_id or not secret_key:
+        _complain("recsched: set $TC_SECRET_ID and $TC_SECRET_KEY to verify")
+        return EXIT_CONFIG
+
+    def ready(url: str) -> None:
+        print(f"fake LIVE API 3.0 at {url}", file=sys.stderr)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(secret_id, secret_key, args.host, args.port, ready=ready))
     return EXIT_OK
 
 

@@ -138,6 +138,12 @@ class FakeLive:
         self._faults: list[Fault] = []
         self._recent: dict[str, list[float]] = {}
         self._runner: web.AppRunner | None = None
+        self._changed = asyncio.Condition()
+
+    async def wait_for_tasks(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Until the fake holds `count` tasks (a create has reached it and acted)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.tasks) >= count)
 
     def inject(self, *faults: Fault) -> None:
         """Faults apply to the next matching requests, one request each, in order."""
@@ -197,7 +203,9 @@ class FakeLive:
         except ApiError as exc:
             code, answer = exc.code, {"Error": {"Code": exc.code, "Message": exc.message}}
         answer["RequestId"] = request_id
-        self.received.append(Received(action, data, ok, code, now, task_id))
+        async with self._changed:
+            self.received.append(Received(action, data, ok, code, now, task_id))
+            self._changed.notify_all()
         if isinstance(fault, Drop):
             if request.transport is not None:
                 request.transport.close()

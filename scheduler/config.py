@@ -24,6 +24,7 @@ from scheduler.config_live import (
     StreamWindows,
     live_options,
     live_provider,
+    mixing_warnings,
     overlap_problems,
 )
 from scheduler.config_reader import Reader
@@ -459,6 +460,10 @@ def _live_limits(r: Reader, recordings: list[Recording], tz: ZoneInfo) -> None:
     ]
     for path, message in overlap_problems(items, tz, datetime.now(UTC)):
         r.error(path, message)
+    live = [(("recordings", i), x.live.stream) for i, x in enumerate(recordings) if x.live]
+    legacy = [x.channel_id for x in recordings if x.live is None and x.web is None]
+    for path, message in mixing_warnings(live, legacy):
+        r.warn(path, message)
 
 
 def _recording(

@@ -190,3 +190,18 @@ def overlap_problems(
                 problems.append((path, message))
                 break
     return problems
+
+
+def mixing_warnings(
+    live: Iterable[tuple[Path, str]], legacy_channels: Iterable[str]
+) -> list[tuple[Path, str]]:
+    """(path, message) for each live recording whose stream an `lvb` recording also records:
+    Tencent says not to mix these tasks with the older API's on one stream. [C]"""
+    legacy = set(legacy_channels)
+    return [
+        (path, f"stream {stream!r} is also recorded through the legacy API (an lvb "
+         "recording's channel_id): Tencent advises against mixing CreateRecordTask with "
+         "CreateLiveRecord / Live_Tape_* on one stream")
+        for path, stream in live
+        if stream in legacy
+    ]  # fmt: skip

@@ -147,3 +147,18 @@ def test_documented_limits_are_located_errors(write_config: WriteConfig) -> None
         write_config, f"  - {{name: a, cron: '0 8 * * *', duration: 1h, chunk: 1h, {STREAM}}}\n"
     )
     assert "chunk" in typo
+
+
+def test_mixing_with_the_legacy_api_on_one_stream_is_a_warning(
+    write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = PROVIDER.replace("{extra}", "") + (
+        f"  - {{name: a, provider: tencent, cron: '0 8 * * *', duration: 1h, {STREAM}}}\n"
+        "  - {name: b, provider: old, channel_id: news, cron: '0 9 * * *', duration: 1h}\n"
+    )
+    text = text.replace(
+        "recordings:", "  old: {type: lvb, appid: 1, key: '${TC_KEY}'}\nrecordings:"
+    )
+    config = load_config(write_config(text), env=ENV)
+    (warning,) = [w for w in config.warnings if "legacy API" in w]
+    assert "recordings[0]" in warning and "CreateLiveRecord" in warning

@@ -245,7 +245,9 @@ def test_reload_applies_a_good_edit(rig: Rig) -> None:
     duration: {2 * CHUNK_S}s
     chunk: {CHUNK_S}s
 """
-    rig.yaml = _yaml(rig.start, extra)
+    # and a state: change, which applies on restart only: `config.restart_needed`, a warning
+    # the "by journal priority" recipe must show later
+    rig.yaml = _yaml(rig.start, extra) + "state:\n  retention: 20d\n"
     rig.write_config(rig.yaml)
     done = rig.m.sh(f"systemctl reload {UNIT}", check=False)
     assert done.returncode == 0, done.stderr + rig.status()
@@ -393,6 +395,8 @@ def test_every_day_to_day_command_works_verbatim(rig: Rig) -> None:
     # the refused reload, as the daemon logged it (JSON, error) and as `recsched reload` said it
     assert any('"event": "config.rejected"' in line for line in lines), by_priority.stdout
     assert any(line.startswith("recsched: reload rejected") for line in lines)
+    # a warning too (PRIORITY 4), not only errors
+    assert any('"event": "config.restart_needed"' in line for line in lines), by_priority.stdout
     # and nothing logged at info: `call.ok` is not a warning
     assert not any('"event": "call.ok"' in line for line in lines)
     assert not any(line.startswith("<") for line in lines)  # journald stripped the prefix

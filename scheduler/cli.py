@@ -283,7 +283,13 @@ def _plan_row(c: Call) -> tuple[str, ...]:
             span,
             f"{c.chunk}/{c.chunks}",
         )
-    page = json.loads(c.data).get("RecordURL") or f"task {c.chunk}"
+    data = json.loads(c.data)
+    if "StreamName" in data:  # LIVE API 3.0: the stream and its task's span
+        span = (
+            f"{c.start.astimezone(CST):%Y-%m-%d %H:%M:%S} → {c.deadline.astimezone(CST):%H:%M:%S}"
+        )
+        return (at, c.recording, c.action, data["StreamName"], span, f"{c.chunk}/{c.chunks}")
+    page = data.get("RecordURL") or f"task {c.chunk}"
     span = f"{at} → {c.deadline.astimezone(CST):%H:%M:%S}" if c.action == "Start" else ""
     return (at, c.recording, c.action, page, span, f"{c.chunk}/{c.chunks}")
 

@@ -162,3 +162,24 @@ def test_mixing_with_the_legacy_api_on_one_stream_is_a_warning(
     config = load_config(write_config(text), env=ENV)
     (warning,) = [w for w in config.warnings if "legacy API" in w]
     assert "recordings[0]" in warning and "CreateLiveRecord" in warning
+
+
+def test_plan_shows_a_live_task_s_stream_and_span(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`recsched plan` names the stream and the task's span, not an empty column."""
+    from scheduler.cli import main
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### LIVE API 3.0 recordings") :]
+    example = section[
+        section.index("```yaml\n") + 8 : section.index("```", section.index("```yaml\n") + 8)
+    ]
+    path = tmp_path / "live.yaml"
+    path.write_text(example)
+    path.chmod(0o600)
+    assert (
+        main(["plan", "-c", str(path), "--now", "2026-12-01T12:00:00+08:00", "--hours", "30"]) == 0
+    )
+    row = next(line for line in capsys.readouterr().out.splitlines() if "CreateRecordTask" in line)
+    assert "news" in row and "2026-12-01 19:00:00 → 20:00:00" in row

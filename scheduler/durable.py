@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from scheduler.calls import Call
@@ -137,6 +138,10 @@ class DurableLedger:
         """Claimed/sent entries whose span ended before `before` (left by a crash)."""
         states = (State.CLAIMED, State.SENT)
         return [e for e in self.memory.entries() if e.span_end <= before and e.state in states]
+
+    async def open_tasks(self, actions: Collection[str], now: datetime) -> list[Entry]:
+        """From memory: it holds every entry whose span ends after start-up less two days."""
+        return await self.memory.open_tasks(actions, now)
 
     async def heartbeat(self, now: datetime) -> None:
         """Record that the daemon was alive at `now` (recovery looks back to here)."""

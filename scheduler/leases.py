@@ -6,6 +6,7 @@ ownership change is a compare-and-swap.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -144,6 +145,16 @@ class LeaseOps:
             & (calls.c.lease_until.is_(None) | (calls.c.lease_until < self._now()))
         )
         return await self._select(query)
+
+    async def open_tasks(self, actions: Collection[str], now: datetime) -> list[Entry]:
+        """`ok` calls of `actions` with a task id whose span ends after `now`, by key."""
+        query = select(calls).where(
+            calls.c.action.in_(list(actions))
+            & (calls.c.state == str(State.OK))
+            & (calls.c.task_id != "")
+            & (calls.c.span_end > now.timestamp())
+        )
+        return await self._select(query.order_by(calls.c.key))
 
     async def beat(self, instance: str, host: str, pid: int, config_hash: str) -> list[Any]:
         """Upsert this instance's heartbeat; return the instances seen in the last minute."""

@@ -8,7 +8,7 @@ claimed once; a second claim fails. This module holds the interface and the in-m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -140,6 +140,10 @@ class Ledger(Protocol):
         """Claimed or sent entries whose span ended before `before` (left by a crash); a
         shared ledger leaves out those whose lease a live instance still holds."""
 
+    async def open_tasks(self, actions: Collection[str], now: datetime) -> list[Entry]:
+        """`ok` entries of `actions` with a task id whose span has not ended at `now` (the
+        created tasks a reload or a restart may have to delete or stop), ordered by key."""
+
     async def heartbeat(self, now: datetime) -> None:
         """Record that this daemon was alive at `now` (recovery looks back to it)."""
 
@@ -173,6 +177,16 @@ class MemoryLedger:
     async def unsettled(self, before: datetime) -> list[Entry]:
         states = (State.CLAIMED, State.SENT)
         return [e for e in self._entries.values() if e.span_end <= before and e.state in states]
+
+    async def open_tasks(self, actions: Collection[str], now: datetime) -> list[Entry]:
+        return sorted(
+            (
+                e
+                for e in self._entries.values()
+                if e.action in actions and e.state == State.OK and e.task_id and e.span_end > now
+            ),
+            key=lambda e: e.key,
+        )
 
     async def heartbeat(self, now: datetime) -> None:
         self._last_seen = now

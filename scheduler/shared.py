@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from scheduler.calls import Call
@@ -120,6 +121,9 @@ class SharedLedger:
 
     async def unsettled(self, before: datetime) -> list[Entry]:
         return await self.store.unsettled(before)
+
+    async def open_tasks(self, actions: Collection[str], now: datetime) -> list[Entry]:
+        return await self.store.open_tasks(actions, now)
 
     async def heartbeat(self, now: datetime) -> None:
         """Record this instance as alive; warn loudly when peers run another config."""

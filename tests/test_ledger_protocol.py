@@ -116,3 +116,17 @@ async def test_prune_forgets_what_is_older_than_the_retention(ledger: Ledger) ->
     assert await ledger.get(first.key) is not None
     await ledger.prune(T0 + timedelta(days=31), timedelta(days=30))
     assert await ledger.get(first.key) is None
+
+
+async def test_open_tasks_are_ok_calls_with_a_task_id_whose_span_is_open(ledger: Ledger) -> None:
+    first, second = _calls()
+    for call in (first, second):
+        assert await ledger.claim(call, T0)
+    await ledger.update(first.key, State.OK, T0, task_id="T1")
+    await ledger.update(second.key, State.FAILED, T0, task_id="T2")
+    action = first.action
+    assert [e.key for e in await ledger.open_tasks([action], first.start)] == [first.key]
+    (entry,) = await ledger.open_tasks([action], first.start)
+    assert entry.task_id == "T1" and entry.span_end == first.deadline
+    assert await ledger.open_tasks(["CreateRecordTask"], first.start) == []  # other actions
+    assert await ledger.open_tasks([action], first.deadline) == []  # its span has ended

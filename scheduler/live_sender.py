@@ -4,6 +4,9 @@ lost (timeout, dropped connection, a crash after `sent`) is looked up with Descr
 adopted if found, else created again after the 3 s duplicate window. Whenever the API
 answers, the call ends ok (or adopted), never uncertain; only a lookup that got no answer
 leaves it uncertain (a second create could be a duplicate paid task).
+
+StopRecordTask and DeleteRecordTask (a task the YAML no longer has, live_plan.reconcile) carry
+the TaskId; a lost answer is sent again by the retry rules (a second Stop changes nothing [I]).
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ class LiveSender:
 
     async def request(self, call: Call, sent_at: datetime) -> Request | ProviderError:
         provider = self._live(call)
-        body = live.for_send(json.loads(call.data), sent_at)
+        create = call.action == live.CREATE
+        body = live.for_send(json.loads(call.data), sent_at) if create else json.loads(call.data)
         payload = live.encode(body)
         headers = live.signed_headers(provider, call.action, payload, sent_at)
 
@@ -78,7 +82,8 @@ class LiveSender:
                 headers,
                 timeout=provider.timeout.total_seconds(),
             )
-            return live.task_id(live.parse_response(response.status, response.body))
+            answer = live.parse_response(response.status, response.body)
+            return live.task_id(answer) if create else live.acted_on(body, answer)
 
         return send
 
@@ -165,12 +170,17 @@ class LiveSender:
     async def on_unknown(
         self, call: Call, fields: dict[str, Any], facts: dict[str, Any], first_sent: datetime
     ) -> tuple[State | None, bool]:
+        if call.action != live.CREATE:
+            # a Stop again changes nothing; a Delete again may answer "no such task" [I]
+            return None, call.action == live.DELETE
         state = await self.settle(call, fields, facts, await self.find(call))
         return state, False  # the API answered the lookup: known either way
 
     async def after_crash(
         self, call: Call, entry: Entry, fields: dict[str, Any], facts: dict[str, Any]
     ) -> State | None:
+        if call.action != live.CREATE:
+            return None  # send the Stop or Delete again: it creates nothing
         state = await self.settle(call, fields, facts, await self.find(call))
         if state is not None:
             return state

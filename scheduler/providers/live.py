@@ -25,8 +25,9 @@ CREATE = "CreateRecordTask"
 STOP = "StopRecordTask"
 DELETE = "DeleteRecordTask"
 DESCRIBE = "DescribeRecordTask"
-#: The calls recsched makes of this API (metrics declare one series each).
-ACTIONS = (CREATE,)
+#: The calls recsched makes of this API (metrics declare one series each): Stop and Delete
+#: end or remove a created task the YAML no longer has (live_plan.reconcile).
+ACTIONS = (CREATE, STOP, DELETE)
 #: Error code prefixes sending again cannot fix (the request did nothing). [C codes, I split]
 PERMANENT_PREFIXES = (
     "AuthFailure",
@@ -149,6 +150,11 @@ def task_id(response: dict[str, Any]) -> str:
     if not isinstance(value, str) or not value:
         raise OutcomeUnknown("CreateRecordTask answered without a TaskId")
     return value
+
+
+def acted_on(body: dict[str, Any], response: dict[str, Any]) -> str:
+    """StopRecordTask / DeleteRecordTask answer only a RequestId [C]: the TaskId acted on."""
+    return str(body["TaskId"])
 
 
 @dataclass(frozen=True)

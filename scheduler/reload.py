@@ -4,7 +4,9 @@ Invalid file: `config.rejected` with every problem (file:line:col: key path: mes
 running schedule is untouched. Valid file: plan it, diff by idempotency key against the armed
 timers (engine.apply, one synchronous step so no timer fires half-way), swap the config, log
 `config.reloaded` with the counts. A recording that is live and removed or changed keeps its
-running task until that task's end (`recording.kept_running`). Signals that arrive during a
+running task until that task's end (`recording.kept_running`), except a LIVE API 3.0 task:
+one not started yet is deleted, a running one stopped now or at its window's new end
+(live_tasks.py; the Deletes and Stops are armed beside the plan). Signals that arrive during a
 reload are coalesced into one more reload. `request()` returns a future that settles with the
 outcome of a reload that began after the request (so `recsched reload`, the unit's ExecReload=,
 can report what the daemon itself decided; see control.py).
@@ -26,6 +28,7 @@ from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.engine import Engine
 from scheduler.errors import ConfigError
+from scheduler.live_tasks import follow_ups
 from scheduler.logs import get_logger
 from scheduler.planner import plan
 
@@ -68,6 +71,9 @@ class Reloader:
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._waiting: list[asyncio.Future[ReloadOutcome]] = []
+        #: The Deletes and Stops of created live tasks last decided (kept if a reconciliation
+        #: fails, so a failing ledger read does not disarm a Stop).
+        self._follow_ups: list[Call] = []
 
     def request(self) -> asyncio.Future[ReloadOutcome]:
         """Ask for a reload (signal handler, control socket); coalesced while one is running.
@@ -130,7 +136,8 @@ class Reloader:
             log.warning("config.warning", message=warning)
         if new.state != old.state:
             log.warning("config.restart_needed", key="state", message="takes effect on restart")
-        diff = self.engine.apply(calls, now)
+        extra = await self.follow_ups(new, calls, now)
+        diff = self.engine.apply(calls + extra, now)
         self.dispatcher.use(new)
         self.config = new
         log.info(
@@ -143,7 +150,10 @@ class Reloader:
             changed=diff.changed,
             unchanged=diff.unchanged,
         )
+        cut = {c.key.rsplit("/", 1)[0] for c in extra}
         for call in diff.kept_live:
+            if call.key in cut:
+                continue  # a live task being deleted or stopped: not kept running
             log.warning(
                 "recording.kept_running",
                 recording=call.recording,
@@ -160,6 +170,25 @@ class Reloader:
                 f"removed {diff.removed}, changed {diff.changed}, unchanged {diff.unchanged}",
             ),
         )
+
+    async def follow_ups(self, config: Config, calls: list[Call], now: datetime) -> list[Call]:
+        """The Deletes and Stops that created live tasks need against `calls` (`config`'s
+        plan at `now`); on a failure (the ledger unreadable) the last ones decided."""
+
+        async def plan_until(until: datetime) -> list[Call]:
+            async with self.plan_lock:
+                return await asyncio.to_thread(plan, config, now, until - now)
+
+        try:
+            self._follow_ups = await follow_ups(
+                config, self.dispatcher.ledger, calls, now, plan_until
+            )
+        except Exception as exc:
+            log.error(
+                "live.reconcile_failed",
+                message=f"created tasks not compared with the plan: {type(exc).__name__}: {exc}",
+            )
+        return self._follow_ups
 
     def _reject(self, problems: tuple[str, ...]) -> ReloadOutcome:
         log.error(

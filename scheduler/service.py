@@ -81,7 +81,9 @@ class Service:
     async def start(self) -> None:
         self.engine.start()
         now = self.clock()
-        added = self.engine.schedule(plan(self.config, now), now)
+        calls = plan(self.config, now)
+        calls += await self.reloader.follow_ups(self.config, calls, now)  # after recovery
+        added = self.engine.schedule(calls, now)
         if self.config.http.listen:
             self.http = HttpApi(self.metrics, self.health, refresh=self.refresh)
             paths = ["/healthz", "/metrics"]
@@ -155,6 +157,7 @@ class Service:
             now = self.clock()
             async with self.plan_lock:  # off the event loop, one plan at a time
                 calls = await asyncio.to_thread(plan, self.config, now)
+            calls += await self.reloader.follow_ups(self.config, calls, now)
             added = self.engine.schedule(calls, now)
             log.info("plan.extended", calls=added, **self.summary())
             await self.ledger.prune(now, self.config.state.retention)

@@ -13,7 +13,9 @@ log = get_logger("recsched.window")
 #: A real-time task records from the moment its call lands, so each chunk loses its call's
 #: latency (milliseconds). Uncovered time up to this much per chunk is not a problem.
 TOLERANCE_PER_CHUNK_S = 1.0
-TASK_ACTIONS = frozenset({"Live_Tape_Start", "Start"})
+#: The calls that create a recording task: LVB Live_Tape_Start, the web function's Start and
+#: LIVE API 3.0's CreateRecordTask (its own name, so this leaf module imports no provider).
+TASK_ACTIONS = frozenset({"Live_Tape_Start", "Start", "CreateRecordTask"})
 
 
 def coverage(entries: list[Entry], window_start: datetime, window_end: datetime) -> dict[str, Any]:

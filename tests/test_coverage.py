@@ -165,3 +165,11 @@ def test_coverage_is_about_instants_not_zones() -> None:
     ]
     facts = coverage(entries, START, END)
     assert facts["uncovered_s"] == pytest.approx(1.5)
+
+
+def test_a_live_api_task_covers_its_window() -> None:
+    """A LIVE API 3.0 CreateRecordTask records its window (it is sent `lead` ahead): before,
+    its window counted as uncovered and no live task as "recording now"."""
+    ok = [replace(e, action="CreateRecordTask") for e in _entries(State.OK, State.OK, State.OK)]
+    facts = coverage(ok, START, END)
+    assert facts["ok"] == 3 and facts["uncovered_s"] == pytest.approx(0.0, abs=1e-3)

@@ -193,8 +193,7 @@ async def test_a_reload_that_removes_a_future_recording_deletes_its_task(
         path.write_text(_yaml(fake_live, tmp_path))
         assert (await service.reloader.request()).ok
         await _until(lambda: bool(_actions(fake_live, live.DELETE)))
-        await asyncio.sleep(0.2)
-    finally:
+    finally:  # stop() drains in-flight calls: a second Delete would be counted below
         await service.stop(None)
     (delete,) = _actions(fake_live, live.DELETE)
     assert delete.body == {"TaskId": task_id}
@@ -267,7 +266,14 @@ async def test_a_removal_while_the_daemon_was_down_is_reconciled_at_the_next_sta
     try:
         await fake_live.wait_for_tasks(2)
         await _until(lambda: len(fake_live.creates()) == 2)
-        await asyncio.sleep(0.2)
+
+        async def both_stored() -> bool:
+            entries = await ledger.open_tasks([live.CREATE], datetime.now(UTC))
+            return len([e for e in entries if e.task_id]) == 2
+
+        async with asyncio.timeout(5):  # the TaskIds the next start must act on
+            while not await both_stored():  # noqa: ASYNC110 (the ledger's state)
+                await asyncio.sleep(0.02)
     finally:
         await service.stop(None)
         await ledger.close()

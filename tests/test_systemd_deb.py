@@ -40,6 +40,7 @@ from tests.test_systemd_real import (
     _cannot,
     _section,
     _yaml,
+    follow_install,
 )
 
 pytestmark = pytest.mark.timeout(1200)
@@ -117,24 +118,9 @@ def rig(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DebRig]
 
 
 def _install(rig: DebRig) -> DebRig:
-    for step in deb_install_steps():
-        if step.startswith("sudoedit "):
-            target = step.split()[1]
-            if target == CONFIG:
-                rig.start = datetime.now(CST).replace(microsecond=0) + timedelta(seconds=15)
-                rig.yaml = _yaml(rig.start)
-                rig.write_config(rig.yaml)
-            elif target == KEY_FILE:
-                rig.m.path(KEY_FILE).write_text(rig.key + "\n", encoding="utf-8")
-            else:
-                raise AssertionError(f"README install edits an unknown file: {step}")
-            continue
-        if "systemctl" in step and rig.fake is None:
-            rig.fake = rig.m.spawn(
-                "exec /usr/bin/recsched fake-provider --port 8080",
-                rig.fake_log,
-                {"LVB_KEY": rig.key},
-            )
+    """The README's Debian install block, line by line."""
+
+    def run(step: str) -> None:
         # apt may need the Debian mirror (a missing dependency): every namespace but the network.
         is_apt = " install " in step and "apt" in step
         rig.m.sh(f"{step} </dev/null", cwd="/root", net=not is_apt, timeout=600)
@@ -144,6 +130,8 @@ def _install(rig: DebRig) -> DebRig:
                 "active": rig.m.show(UNIT, "ActiveState"),
                 "key": rig.m.sh(f"stat -c '%s %a %U:%G' {KEY_FILE}").stdout.strip(),
             }
+
+    follow_install(rig, deb_install_steps(), "/usr/bin/recsched", run)
     return rig
 
 

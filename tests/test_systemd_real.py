@@ -22,7 +22,7 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -174,10 +174,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         machine.destroy()
 
 
-def _install(rig: Rig) -> Rig:
-    """The README's install block, line by line; the fake provider starts once the program is
-    installed, before the service is."""
-    for step in install_steps():
+def follow_install(rig: Rig, steps: list[str], recsched: str, run: Callable[[str], object]) -> None:
+    """Walk a README install block: the `sudoedit` steps are done by writing the files (the
+    schedule starts 15 s from then), the fake provider starts before the first `systemctl`
+    step (the program is installed by then), every other line goes to `run` verbatim."""
+    for step in steps:
         if step.startswith("sudoedit "):
             target = step.split()[1]
             if target == CONFIG:
@@ -191,12 +192,20 @@ def _install(rig: Rig) -> Rig:
             continue
         if "systemctl" in step and rig.fake is None:
             rig.fake = rig.m.spawn(
-                "exec /opt/recsched/bin/recsched fake-provider --port 8080",
-                rig.fake_log,
-                {"LVB_KEY": rig.key},
+                f"exec {recsched} fake-provider --port 8080", rig.fake_log, {"LVB_KEY": rig.key}
             )
-        # pip needs the package index: every namespace but the network one, for the install.
-        rig.m.sh(step, cwd="/src", net="install.sh" not in step, timeout=600)
+        run(step)
+
+
+def _install(rig: Rig) -> Rig:
+    """The README's manual install block, line by line; pip needs the package index, so the
+    installer runs in every namespace of the container but its network one."""
+    follow_install(
+        rig,
+        install_steps(),
+        "/opt/recsched/bin/recsched",
+        lambda step: rig.m.sh(step, cwd="/src", net="install.sh" not in step, timeout=600),
+    )
     return rig
 
 

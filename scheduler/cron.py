@@ -102,7 +102,7 @@ def validate(expression: str) -> str:
         )
     canonical = " ".join(_check_field(index, text) for index, text in enumerate(fields))
     try:
-        CronSim(canonical, datetime(2000, 1, 1, tzinfo=UTC))
+        _parsed(canonical)
     except CronSimError as exc:  # the grammar is fine: a day that is in none of the months
         raise ValueError(f"it never fires ({exc}: no such day in the months given)") from None
     return canonical
@@ -144,7 +144,60 @@ def _iterate(expression: str, tz: tzinfo, begin: datetime) -> Iterator[datetime]
         return
     # cronsim yields times after its start: one second before `begin` (a whole second) is
     # enough even from a fall-back hour's second pass, whose wall times it reads as the first.
-    yield from _cronsim(expression, (start - _SECOND).astimezone(tz))
+    yield from _fixed_time(expression, tz, (start - _SECOND).astimezone(tz))
+
+
+#: Days a fixed-time job's times are laid out for by `_fixed_time` before it hands over to
+#: cronsim: a plan's range plus the gap to a weekly or monthly job's next time, in one day's
+#: arithmetic each. Beyond it (a job on Feb 29, say) cronsim steps on.
+FAST_DAYS = 400
+
+
+def _fixed_time(expression: str, tz: tzinfo, start: datetime) -> Iterator[datetime]:
+    """What `_cronsim(expression, start)` yields for a fixed-time job, as UTC instants, in a
+    fraction of its time: cronsim's own field sets and day test (`match_day`), its wall-time
+    order, and its DST rule, applied a day at a time instead of stepping second, minute, hour
+    and day. The rule (cronsim's `__next__`, Debian cron's): a matching wall time is read in
+    its first pass (fold=0); one the spring-forward gap skips moves a minute at a time to the
+    first wall time that exists. tests/test_cron_property.py holds it to cronsim itself.
+
+    `start` is aware in `tz` and a whole second; times after its wall time are yielded."""
+    fields, times = _parsed(expression)
+    after = start.replace(tzinfo=None)
+    day = after.date()
+    for _ in range(FAST_DAYS):
+        if day.month in fields.months and fields.match_day(day):
+            for hour, minute in times:
+                wall = datetime(day.year, day.month, day.day, hour, minute)
+                if wall > after:
+                    yield _first_real(wall, tz).astimezone(UTC)
+        day += _DAY
+    # cronsim steps on from the last second of the days laid out (it reads the wall time)
+    resume = datetime(day.year, day.month, day.day, tzinfo=tz) - _SECOND
+    yield from _cronsim(expression, resume)
+
+
+_DAY = timedelta(days=1)
+_MINUTE = timedelta(minutes=1)
+
+
+def _first_real(wall: datetime, tz: tzinfo) -> datetime:
+    """`wall` in `tz`, first pass; in a spring-forward gap, the first minute after it that
+    exists (cronsim's `is_imaginary` loop)."""
+    moment = wall.replace(tzinfo=tz)
+    while moment != moment.astimezone(UTC).astimezone(tz):
+        wall += _MINUTE
+        moment = wall.replace(tzinfo=tz)
+    return moment
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed(expression: str) -> tuple[CronSim, tuple[tuple[int, int], ...]]:
+    """cronsim's reading of an expression (its field sets and day test) and its times of day
+    in order; CronSimError if no day can match. Built once per expression (validate() builds
+    it): parsing is most of what a CronSim costs."""
+    fields = CronSim(expression, datetime(2000, 1, 1))
+    return fields, tuple(sorted((h, m) for h in fields.hours for m in fields.minutes))
 
 
 def _cronsim(expression: str, start: datetime) -> Iterator[datetime]:

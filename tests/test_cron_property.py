@@ -16,12 +16,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from cronsim import CronSim
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from scheduler.config import parse_config
-from scheduler.cron import validate
+from scheduler.cron import starts, validate
 from scheduler.planner import windows
 
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -229,3 +230,65 @@ def test_the_model_agrees_with_the_hand_written_instants() -> None:
         "11-07 02:00-0500",
     ]
     assert run("30 1 * * *", "2027-11-07T00:00-04:00", 4) == ["11-07 01:30-0400"]
+
+
+# -- the fast path for fixed-time jobs, against cronsim stepping on its own ---------------------
+
+
+def _cronsim_starts(
+    expression: str, tz: ZoneInfo, begin: datetime, until: datetime
+) -> tuple[list[datetime], datetime | None]:
+    """cron.starts() as it was before the fast path: every time from cronsim's iterator."""
+    found: list[datetime] = []
+    for moment in CronSim(expression, (begin - timedelta(seconds=1)).astimezone(tz)):
+        instant = moment.astimezone(UTC)
+        if instant >= until:
+            return found, instant
+        if instant >= begin and (not found or instant != found[-1]):
+            found.append(instant)
+    return found, None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    expression=expressions(),
+    zone=st.sampled_from([*sorted(ZONES), "UTC"]),
+    which=st.integers(0, 1),
+    offset_min=st.integers(-40 * 24 * 60, 3 * 24 * 60),
+    hours=st.integers(0, 24 * 10),
+)
+# a time in each change's skipped or repeated hour, from just before it
+@example(expression="30 2 * * *", zone="America/New_York", which=0, offset_min=-180, hours=30)
+@example(expression="30 1 * * *", zone="America/New_York", which=1, offset_min=-180, hours=30)
+@example(expression="*/20 1 * * *", zone="America/New_York", which=1, offset_min=-5, hours=3)
+@example(expression="45 1 * * *", zone="Europe/London", which=0, offset_min=-60, hours=3)
+@example(expression="10,50 2 * * *", zone="Australia/Lord_Howe", which=1, offset_min=-60, hours=3)
+@example(expression="40 1 * * *", zone="Australia/Lord_Howe", which=0, offset_min=-60, hours=3)
+def test_fixed_time_fast_path_is_cronsim(
+    expression: str, zone: str, which: int, offset_min: int, hours: int
+) -> None:
+    """Every instant cron.starts() gives a fixed-time job, and its next one after the range,
+    are cronsim's own: over ranges from an hour to ten days, across DST changes (Lord Howe's
+    half hour included) and in months where a job fires rarely (29-31)."""
+    canonical = validate(expression)
+    assume(_fixed(canonical))
+    tz = ZoneInfo(zone)
+    change = ZONES.get(zone, ZONES["Europe/London"])[which].replace(tzinfo=tz)
+    begin = (change + timedelta(minutes=offset_min)).astimezone(UTC)
+    until = begin + timedelta(hours=hours)
+    assert starts(expression, tz, begin, until) == _cronsim_starts(canonical, tz, begin, until)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["0 0 29 2 *", "30 2 31 * *", "15 3 29 feb mon", "0 12 1 jan *", "59 23 31 dec *"],
+)
+def test_a_job_that_fires_years_apart_hands_over_to_cronsim(expression: str) -> None:
+    """Past the days the fast path lays out (cron.FAST_DAYS), cronsim steps on: a Feb 29 job's
+    next time is years away, and still cronsim's."""
+    tz = ZoneInfo("America/New_York")
+    begin = datetime(2027, 3, 1, tzinfo=UTC)
+    for until in (begin + timedelta(days=2), begin + timedelta(days=3 * 365)):
+        assert starts(expression, tz, begin, until) == _cronsim_starts(
+            validate(expression), tz, begin, until
+        )

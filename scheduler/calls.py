@@ -1,17 +1,25 @@
-"""`Call`: one planned provider request, a plain frozen value produced by the planner."""
+"""`Call`: one planned provider request, a plain frozen value produced by the planner.
+
+A tagged union, one class per provider kind: `LvbCall` (its API parameters), `WebCall` (the
+request's JSON Data, and the Start whose TaskID it acts on) and `LiveCall` (its JSON body).
+What they share (the key, the instants, the span, the target, the chunk and the window) is
+`BaseCall`'s; code that needs a provider's fields narrows with isinstance or match.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from scheduler.domain import CST
 
 
-@dataclass(frozen=True)
-class Call:
+@dataclass(frozen=True, kw_only=True)
+class BaseCall:
+    """The fields every provider's call has; the dispatcher and the ledger read only these."""
+
     key: str  # idempotency key: recording / window start / chunk index / action
     at: datetime  # the instant to send it (aware)
     start: datetime  # start of the span this task records
@@ -20,32 +28,98 @@ class Call:
     provider: str  # provider name in the YAML
     action: str  # API action, e.g. "Live_Tape_Start"
     target: str  # provider target: two calls to it within 3 s may create a duplicate task
-    params: tuple[tuple[str, str], ...]  # every API parameter except t and sign, in order
     chunk: int  # 1-based index of this chunk in its window
     chunks: int  # how many chunks the window has
     window_start: datetime
     window_end: datetime
-    #: Web calls: the request's Data as JSON text, with "{task_id}" / "{token}" placeholders
-    #: filled when it is sent (`params` is empty then).
-    data: str = ""
-    #: Web calls other than Start: the key of the Start whose TaskID this call acts on.
-    needs: str = ""
+
+    def _shown(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "at": self.at.astimezone(CST).isoformat(),
+            "recording": self.recording,
+            "provider": self.provider,
+            "action": self.action,
+            "key": self.key,
+            "params": params,
+        }
+
+    def _task_fields(self) -> dict[str, Any]:
+        """A web or LIVE API 3.0 call's log fields: a task of a window."""
+        return {
+            "recording": self.recording,
+            "provider": self.provider,
+            "action": self.action,
+            "task": f"{self.chunk}/{self.chunks}",
+            "scheduled_at": self.at.astimezone(CST).isoformat(),
+            "call_key": self.key,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class LvbCall(BaseCall):
+    """A Live_Tape_Start of the LVB API: a signed GET of `params`."""
+
+    params: tuple[tuple[str, str], ...]  # every API parameter except t and sign, in order
 
     def param(self, name: str) -> str:
         return dict(self.params).get(name, "")
 
     def to_json(self) -> dict[str, Any]:
         """The `recsched plan --json` contract: keep these keys stable."""
-        shown: dict[str, Any] = {
-            "at": self.at.astimezone(CST).isoformat(),
+        return self._shown(dict(self.params))
+
+    def log_fields(self) -> dict[str, Any]:
+        """The fields every log line about this call carries."""
+        return {
             "recording": self.recording,
             "provider": self.provider,
             "action": self.action,
-            "key": self.key,
-            "params": dict(self.params),
+            "channel_id": self.param("Param.s.channel_id"),
+            "chunk": f"{self.chunk}/{self.chunks}",
+            "scheduled_at": self.at.astimezone(CST).isoformat(),
+            "end_time": self.param("Param.s.end_time"),
+            "call_key": self.key,
         }
-        if self.data:
-            shown["params"] = {"Action": self.action, "Data": json.loads(self.data)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebCall(BaseCall):
+    """A call of the web-page recording function: a signed POST of `data`."""
+
+    #: The request's Data as JSON text, with "{task_id}" / "{token}" placeholders filled when
+    #: it is sent.
+    data: str
+    #: Every action but Start: the key of the Start whose TaskID this call acts on ("" for a
+    #: Start).
+    needs: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The `recsched plan --json` contract: keep these keys stable."""
+        shown = self._shown({"Action": self.action, "Data": json.loads(self.data)})
         if self.needs:
             shown["task_of"] = self.needs  # whose TaskID fills "{task_id}"
         return shown
+
+    def log_fields(self) -> dict[str, Any]:
+        """The fields every log line about this call carries."""
+        return self._task_fields()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveCall(BaseCall):
+    """A LIVE API 3.0 call (CreateRecordTask, StopRecordTask, DeleteRecordTask): a signed JSON
+    POST of `data`."""
+
+    data: str  # the request's body as JSON text
+
+    def to_json(self) -> dict[str, Any]:
+        """The `recsched plan --json` contract: keep these keys stable."""
+        return self._shown({"Action": self.action, "Data": json.loads(self.data)})
+
+    def log_fields(self) -> dict[str, Any]:
+        """The fields every log line about this call carries."""
+        return self._task_fields()
+
+
+#: One planned call of any provider.
+Call: TypeAlias = LvbCall | WebCall | LiveCall

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from scheduler import __version__, logs
-from scheduler.calls import Call
+from scheduler.calls import Call, LiveCall, LvbCall
 from scheduler.clock import wall_clock
 from scheduler.config import CST, Config, load_config
 from scheduler.cron import dst_note
@@ -273,7 +273,7 @@ def _window_starts(config: Config, calls: list[Call]) -> list[str]:
 
 def _plan_row(c: Call) -> tuple[str, ...]:
     at = f"{c.at.astimezone(CST):%Y-%m-%d %H:%M:%S}"
-    if not c.data:  # LVB
+    if isinstance(c, LvbCall):
         span = f"{c.param('Param.s.start_time')} → {c.param('Param.s.end_time')[11:]}"
         return (
             at,
@@ -284,12 +284,12 @@ def _plan_row(c: Call) -> tuple[str, ...]:
             f"{c.chunk}/{c.chunks}",
         )
     data = json.loads(c.data)
-    if "StreamName" in data:  # LIVE API 3.0: the stream and its task's span
+    if isinstance(c, LiveCall) and "StreamName" in data:  # a create: its stream and span
         span = (
             f"{c.start.astimezone(CST):%Y-%m-%d %H:%M:%S} → {c.deadline.astimezone(CST):%H:%M:%S}"
         )
         return (at, c.recording, c.action, data["StreamName"], span, f"{c.chunk}/{c.chunks}")
-    page = data.get("RecordURL") or f"task {c.chunk}"
+    page = data.get("RecordURL") or f"task {c.chunk}"  # a web call (or a live Stop/Delete)
     span = f"{at} → {c.deadline.astimezone(CST):%H:%M:%S}" if c.action == "Start" else ""
     return (at, c.recording, c.action, page, span, f"{c.chunk}/{c.chunks}")
 

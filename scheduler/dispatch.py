@@ -66,28 +66,6 @@ def _cst(moment: datetime) -> str:
     return moment.astimezone(CST).isoformat(timespec="milliseconds")
 
 
-def call_fields(call: Call) -> dict[str, Any]:
-    if call.data:  # a web call: a task of a window
-        return {
-            "recording": call.recording,
-            "provider": call.provider,
-            "action": call.action,
-            "task": f"{call.chunk}/{call.chunks}",
-            "scheduled_at": call.at.astimezone(CST).isoformat(),
-            "call_key": call.key,
-        }
-    return {
-        "recording": call.recording,
-        "provider": call.provider,
-        "action": call.action,
-        "channel_id": call.param("Param.s.channel_id"),
-        "chunk": f"{call.chunk}/{call.chunks}",
-        "scheduled_at": call.at.astimezone(CST).isoformat(),
-        "end_time": call.param("Param.s.end_time"),
-        "call_key": call.key,
-    }
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -182,7 +160,7 @@ class Dispatcher:
 
     async def fire(self, call: Call) -> State:
         """Send `call` at most once; return the state it ended in."""
-        fields = call_fields(call)
+        fields = call.log_fields()
         if call.key in self._in_flight:
             self._not_again(call, fields, "already in flight")
             return State.SENT

@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.date import DateTrigger
 
-from scheduler.calls import Call
+from scheduler.calls import Call, WebCall
 from scheduler.config import CST
 from scheduler.coverage import TASK_ACTIONS, log_window_closed
 from scheduler.dispatch import Dispatcher
@@ -149,7 +149,12 @@ class Engine:
         for key, armed in list(self._armed.items()):
             if wanted.get(key) == armed:
                 continue
-            if key not in wanted and armed.action in FINISHES_A_TASK and armed.needs in self._fired:
+            if (
+                key not in wanted
+                and isinstance(armed, WebCall)
+                and armed.action in FINISHES_A_TASK
+                and armed.needs in self._fired
+            ):
                 continue  # its task is recording (and billed): still stop it, still report it
             self._scheduler.remove_job(key)
             del self._armed[key], self._known[key]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduler.calls import Call
+from scheduler.calls import Call, LiveCall
 from scheduler.chunks import chunk_window
 from scheduler.config import CST, Recording
 from scheduler.config_live import (
@@ -56,7 +56,7 @@ def window_calls(
     stamp = window_start.astimezone(CST).isoformat()
     pieces = chunk_window(window_start, window_end, MAX_TASK, MAX_TASK * 0, MAX_TASK)
     return [
-        Call(
+        LiveCall(
             key=f"{rec.name}/{stamp}/{index}/{live.CREATE}",
             at=created_at(start, end, rec),
             start=start,
@@ -65,7 +65,6 @@ def window_calls(
             provider=provider.name,
             action=live.CREATE,
             target=live.target(provider, options),
-            params=(),
             chunk=index,
             chunks=len(pieces),
             window_start=window_start,
@@ -123,11 +122,11 @@ def reconcile(entries: Iterable[Entry], planned: Iterable[Call], now: datetime) 
     return decided
 
 
-def follow_up_call(decision: FollowUp) -> Call:
+def follow_up_call(decision: FollowUp) -> LiveCall:
     """The Delete or Stop as a call: its own key and target (no 3 s rule against creates), its
     span from `at` to the task's planned end (acting after that is pointless)."""
     e = decision.entry
-    return Call(
+    return LiveCall(
         key=decision.key,
         at=decision.at,
         start=decision.at,
@@ -136,7 +135,6 @@ def follow_up_call(decision: FollowUp) -> Call:
         provider=e.provider,
         action=decision.action,
         target=f"{e.target}/task:{e.task_id}",
-        params=(),
         chunk=e.chunk,
         chunks=e.chunks,
         window_start=e.window_start,

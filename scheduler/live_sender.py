@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from scheduler.calls import Call
+from scheduler.calls import Call, LiveCall
 from scheduler.config import Provider
 from scheduler.config_live import LiveOptions, LiveProvider
 from scheduler.domain import DUPLICATE_WINDOW
@@ -69,6 +69,7 @@ class LiveSender:
         return None
 
     async def request(self, call: Call, sent_at: datetime) -> Request | ProviderError:
+        assert isinstance(call, LiveCall), call.key
         provider = self._live(call)
         create = call.action == live.CREATE
         body = live.for_send(json.loads(call.data), sent_at) if create else json.loads(call.data)
@@ -87,7 +88,7 @@ class LiveSender:
 
         return send
 
-    async def find(self, call: Call) -> Found:
+    async def find(self, call: LiveCall) -> Found:
         """The task a lost create may have made: same stream, ending at this call's end."""
         provider = self._live(call)
         options = self.options(call)
@@ -116,7 +117,7 @@ class LiveSender:
         return Found(matches[0], tuple(matches[1:]), message="DescribeRecordTask shows it")
 
     @staticmethod
-    def options(call: Call) -> LiveOptions:
+    def options(call: LiveCall) -> LiveOptions:
         body = json.loads(call.data)
         return LiveOptions(body["DomainName"], body["AppName"], body["StreamName"])
 
@@ -173,6 +174,7 @@ class LiveSender:
         if call.action != live.CREATE:
             # a Stop again changes nothing; a Delete again may answer "no such task" [I]
             return None, call.action == live.DELETE
+        assert isinstance(call, LiveCall), call.key
         state = await self.settle(call, fields, facts, await self.find(call))
         return state, False  # the API answered the lookup: known either way
 
@@ -181,6 +183,7 @@ class LiveSender:
     ) -> State | None:
         if call.action != live.CREATE:
             return None  # send the Stop or Delete again: it creates nothing
+        assert isinstance(call, LiveCall), call.key
         state = await self.settle(call, fields, facts, await self.find(call))
         if state is not None:
             return state

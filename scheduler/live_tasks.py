@@ -52,7 +52,7 @@ async def follow_ups(
     horizon_end = now + config.daemon.horizon
     if reach >= horizon_end:  # a task created beyond the horizon: plan as far as it starts
         planned = await plan_until(reach + timedelta(seconds=1))
-    calls = []
+    calls: list[Call] = []
     for decision in live_plan.reconcile(entries, planned, now):
         call = live_plan.follow_up_call(decision)
         done = await ledger.get(call.key)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from scheduler import cron, live_plan, web_plan
-from scheduler.calls import Call
+from scheduler.calls import Call, LvbCall
 from scheduler.chunks import Window, chunk_window
 from scheduler.config import (
     CST,
@@ -198,7 +198,7 @@ def _window_calls(
     pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
     stamp = window_start.astimezone(CST).isoformat()
     return [
-        Call(
+        LvbCall(
             key=f"{rec.name}/{stamp}/{index}/{lvb.START}",
             at=start - lead,
             start=start,

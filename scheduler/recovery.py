@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 from scheduler.config import CST, Config
 from scheduler.coverage import log_window_closed
-from scheduler.dispatch import call_fields
 from scheduler.ledger import Ledger, State
 from scheduler.logs import get_logger
 from scheduler.planner import plan
@@ -40,7 +39,7 @@ async def recover(config: Config, ledger: Ledger, now: datetime) -> None:
             await ledger.update(call.key, State.MISSED, now, detail="daemon was not running")
             log.error(
                 "call.missed",
-                **call_fields(call),
+                **call.log_fields(),
                 reason="daemon was not running",
                 lateness_ms=round((now - call.at).total_seconds() * 1000),
             )

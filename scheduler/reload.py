@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from scheduler.calls import Call
+from scheduler.calls import Call, LvbCall
 from scheduler.config import CST, Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.engine import Engine
@@ -157,7 +157,7 @@ class Reloader:
             log.warning(
                 "recording.kept_running",
                 recording=call.recording,
-                channel_id=call.param("Param.s.channel_id"),
+                channel_id=call.param("Param.s.channel_id") if isinstance(call, LvbCall) else "",
                 chunk=f"{call.chunk}/{call.chunks}",
                 until=call.deadline.astimezone(CST).isoformat(),
                 message="removed or changed by the reload; its running task is not cut short",

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scheduler import rules
-from scheduler.calls import Call
+from scheduler.calls import Call, LvbCall
 from scheduler.config import LvbProvider, Provider
 from scheduler.errors import ProviderError
 from scheduler.ledger import Entry, Ledger, State
@@ -84,6 +84,7 @@ class LvbSender:
         return None
 
     async def request(self, call: Call, sent_at: datetime) -> Request | ProviderError:
+        assert isinstance(call, LvbCall), call.key
         provider = self._lvb(call)
         assert provider.key is not None, "run() loads the config with secrets resolved"
         t = lvb.expiry(sent_at, provider.sign_ttl)

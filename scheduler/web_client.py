@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web as aioweb
 
-from scheduler.calls import Call
+from scheduler.calls import WebCall
 from scheduler.config import Config, HttpSettings
 from scheduler.config_web import WebProvider
 from scheduler.errors import PermanentError, ProviderError
@@ -73,13 +73,13 @@ class WebClient:
         self._wake: dict[str, asyncio.Event] = {}  # TaskID -> a poller waiting on it
         self.closing = asyncio.Event()
 
-    def provider(self, call: Call) -> WebProvider:
+    def provider(self, call: WebCall) -> WebProvider:
         provider = self.config.providers[call.provider]
         assert isinstance(provider, WebProvider)
         return provider
 
     # -- requests ------------------------------------------------------------------------------
-    async def task_id(self, call: Call) -> str | ProviderError:
+    async def task_id(self, call: WebCall) -> str | ProviderError:
         """The TaskID a Pause/Resume/Refresh/Stop/Describe acts on, from its Start's ledger
         entry (which survives restarts)."""
         entry = await self.ledger.get(call.needs)
@@ -94,7 +94,7 @@ class WebClient:
         token = api.callback_token(provider.app_secret.reveal(), provider.name, start_key)
         return f"{http.public_url}{api.CALLBACK_PATH}{token}"
 
-    def body(self, call: Call, task_id: str) -> bytes:
+    def body(self, call: WebCall, task_id: str) -> bytes:
         provider = self.provider(call)
         wants_callback = api.CALLBACK_URL in call.data and self.config.http.public_url
         url = self.callback_url(provider, call.key) if wants_callback else ""
@@ -120,7 +120,7 @@ class WebClient:
         return api.parse_response(action, response.status, response.body)
 
     # -- an unanswered Start -------------------------------------------------------------------
-    async def find(self, call: Call, first_sent: datetime) -> Found:
+    async def find(self, call: WebCall, first_sent: datetime) -> Found:
         """Look through List for the task an unanswered Start may have created."""
         provider = self.provider(call)
         if not provider.list_tasks:
@@ -147,7 +147,7 @@ class WebClient:
             others=tuple(t.task_id for t in found[1:]),
         )
 
-    async def exists(self, call: Call, task_id: str) -> bool | None:
+    async def exists(self, call: WebCall, task_id: str) -> bool | None:
         """Does the function still know this task? False only on its "task not found" answer;
         None when Describe could not tell (a transient error)."""
         provider = self.provider(call)
@@ -161,7 +161,7 @@ class WebClient:
             return None
         return True
 
-    async def _known_task_ids(self, call: Call) -> set[str]:
+    async def _known_task_ids(self, call: WebCall) -> set[str]:
         """TaskIDs other Starts of this recording already own (an earlier task of the window
         may still be running on the same page)."""
         entries = await self.ledger.window(call.recording, call.window_start)
@@ -204,7 +204,7 @@ class WebClient:
             wake.set()
         return True
 
-    async def poll(self, call: Call, task_id: str) -> tuple[State, str]:
+    async def poll(self, call: WebCall, task_id: str) -> tuple[State, str]:
         """Ask Describe, backing off, until the task is done, the callback reported it, the
         call's deadline passes or the daemon stops (then the call stays claimed and is polled
         again after the restart). Returns the ledger state and its detail."""

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduler.calls import Call
+from scheduler.calls import Call, WebCall
 from scheduler.chunks import Window, chunk_window
 from scheduler.config import CST, Recording
 from scheduler.config_web import DURATION_MARGIN, WebProvider
@@ -43,12 +43,12 @@ class _Task:
     count: int
     base: str  # recording/window stamp/index
 
-    def call(self, action: str, at: datetime, deadline: datetime, suffix: str = "") -> Call:
+    def call(self, action: str, at: datetime, deadline: datetime, suffix: str = "") -> WebCall:
         opts = self.rec.web
         assert opts is not None
         first = action == web.START
         start_key = f"{self.base}/{web.START}"
-        return Call(
+        return WebCall(
             key=start_key if first else f"{self.base}/{action}{suffix}",
             at=at,
             start=at,
@@ -58,7 +58,6 @@ class _Task:
             action=action,
             # only Start creates a recorder; the others never count as its duplicate
             target=web.target(self.provider, opts.url) if first else f"web:{self.base}/{action}",
-            params=(),
             chunk=self.index,
             chunks=self.count,
             window_start=self.window[0],

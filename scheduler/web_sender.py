@@ -11,7 +11,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from scheduler.calls import Call
+from scheduler.calls import Call, WebCall
 from scheduler.domain import DUPLICATE_WINDOW
 from scheduler.errors import ProviderError
 from scheduler.ledger import Entry, State
@@ -23,12 +23,18 @@ from scheduler.web_client import Found, WebClient
 log = get_logger("recsched.call")
 
 
+def _web(call: Call) -> WebCall:
+    assert isinstance(call, WebCall), f"{call.key}: not a web call"
+    return call
+
+
 class WebSender:
     def __init__(self, context: Context, web: WebClient) -> None:
         self.ctx = context
         self.web = web
 
     async def before(self, call: Call, fields: dict[str, Any]) -> State | None:
+        call = _web(call)
         if not call.needs:
             return None
         task_id = await self.web.task_id(call)  # what Pause..Describe act on
@@ -49,6 +55,7 @@ class WebSender:
         return self.ctx.outcome(call, state)
 
     async def request(self, call: Call, sent_at: datetime) -> Request | ProviderError:
+        call = _web(call)
         task_id = await self.web.task_id(call) if call.needs else ""
         if isinstance(task_id, ProviderError):
             return task_id
@@ -64,6 +71,7 @@ class WebSender:
     async def on_unknown(
         self, call: Call, fields: dict[str, Any], facts: dict[str, Any], first_sent: datetime
     ) -> tuple[State | None, bool]:
+        call = _web(call)
         if call.action != web_api.START:
             return None, False  # Pause/Resume/Refresh/Stop/Describe: safe to repeat
         found = await self.web.find(call, first_sent)
@@ -72,6 +80,7 @@ class WebSender:
     async def after_crash(
         self, call: Call, entry: Entry, fields: dict[str, Any], facts: dict[str, Any]
     ) -> State | None:
+        call = _web(call)
         if call.action != web_api.START:  # Pause/Resume/Refresh/Stop: safe to repeat
             log.info("call.recovered", **fields, **facts, reason="sent, never answered")
             return None
@@ -81,7 +90,7 @@ class WebSender:
 
     async def settle_unknown_start(
         self,
-        call: Call,
+        call: WebCall,
         fields: dict[str, Any],
         facts: dict[str, Any],
         found: Found,
@@ -140,7 +149,7 @@ class WebSender:
 
     async def _confirm_adopted(
         self,
-        call: Call,
+        call: WebCall,
         fields: dict[str, Any],
         facts: dict[str, Any],
         found: Found,

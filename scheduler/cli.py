@@ -7,7 +7,6 @@ Exit status: 0 success, 2 invalid configuration or usage, 1 any other failure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
 import json
@@ -17,13 +16,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from scheduler import __version__, logs
+from scheduler import __version__
 from scheduler.calls import Call, LiveCall, LvbCall
 from scheduler.clock import wall_clock
 from scheduler.config import CST, Config, load_config
 from scheduler.cron import dst_note
 from scheduler.durations import format_duration
 from scheduler.errors import ConfigError, StoreError
+from scheduler.journal import is_journal
 from scheduler.lock import AlreadyRunning
 from scheduler.planner import plan
 
@@ -195,7 +195,7 @@ def _instant(text: str) -> datetime:
 def _complain(text: str, priority: int = 3) -> None:
     """One line to stderr; under systemd with a journal priority (`<3>` error, `<4>` warning),
     so `journalctl -p warning` shows a refused start or reload too."""
-    prefix = f"<{priority}>" if logs.is_journal(sys.stderr) else ""
+    prefix = f"<{priority}>" if is_journal(sys.stderr) else ""
     print(f"{prefix}{text}", file=sys.stderr)
 
 
@@ -295,6 +295,8 @@ def _plan_row(c: Call) -> tuple[str, ...]:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import asyncio
+
     from scheduler.status import collect, render
 
     config = load_config(args.config, resolve_secrets=False)
@@ -335,6 +337,10 @@ def _json_logs(choice: str) -> bool | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from scheduler import logs
+
     logs.configure(json=_json_logs(args.log_format), level=args.log_level)
     config = load_config(args.config)
     from scheduler import daemon  # aiohttp, SQLAlchemy, APScheduler: only to run
@@ -343,6 +349,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from scheduler import logs
     from scheduler.demo import run_demo
 
     logs.configure(json=_json_logs(args.log_format), level=args.log_level)
@@ -352,6 +361,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fake(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from scheduler import logs
     from scheduler.fakes.lvb import serve_forever
 
     logs.configure()
@@ -369,6 +381,8 @@ def _fake(args: argparse.Namespace) -> int:
 
 
 def _fake_web(args: argparse.Namespace) -> int:
+    import asyncio
+
     from scheduler.fakes.web import serve_forever
 
     app_key, app_secret = os.environ.get("WEB_APP_KEY"), os.environ.get("WEB_APP_SECRET")
@@ -385,6 +399,8 @@ def _fake_web(args: argparse.Namespace) -> int:
 
 
 def _fake_live(args: argparse.Namespace) -> int:
+    import asyncio
+
     from scheduler.fakes.live import serve_forever
 
     secret_id, secret_key = os.environ.get("TC_SECRET_ID"), os.environ.get("TC_SECRET_KEY")

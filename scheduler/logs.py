@@ -13,13 +13,10 @@ see docs/benchmarks.md for the profile. None of them skips the redaction of any 
 from __future__ import annotations
 
 import functools
-import io
 import logging
-import os
 import re
 import sys
 import traceback
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO, cast
 
@@ -27,6 +24,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from scheduler.domain import CST
+from scheduler.journal import is_journal
 
 MASK = "***"
 _SECRET_FIELDS = re.compile(r"(?i)^(sign|key|.*secret.*|.*token.*|authorization|password|app_key)$")
@@ -150,18 +148,6 @@ PRIORITIES = {
     "exception": 3,
     "critical": 2,
 }
-
-
-def is_journal(stream: TextIO, env: Mapping[str, str] | None = None) -> bool:
-    """True when `stream` is systemd's journal stream ($JOURNAL_STREAM names its device and
-    inode, systemd.exec(5)): lines written there may carry an `<N>` priority prefix."""
-    value = (os.environ if env is None else env).get("JOURNAL_STREAM", "")
-    device, _, inode = value.partition(":")
-    try:
-        info = os.fstat(stream.fileno())
-        return (info.st_dev, info.st_ino) == (int(device), int(inode))
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return False
 
 
 def with_priority(render: Processor) -> Processor:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scheduler import cli, demo
+from scheduler import cli, demo, logs
 from scheduler.cli import main
 
 
@@ -51,7 +51,7 @@ def configured(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     def stop(*_: Any, **__: Any) -> Any:
         raise Stop
 
-    monkeypatch.setattr(cli.logs, "configure", configure)
+    monkeypatch.setattr(logs, "configure", configure)
     monkeypatch.setattr(cli, "load_config", stop)
     monkeypatch.setattr(demo, "run_demo", stop)
     return calls

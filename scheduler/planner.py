@@ -175,14 +175,13 @@ def recording_calls(config: Config, rec: Recording, now: datetime, until: dateti
 
 #: Parameters that are the same in many calls (appid, interface, channel, formats) are kept
 #: once: a large plan holds tens of thousands of calls of eight parameters each.
-_SHARED_PARAMS: dict[tuple[str, str], tuple[str, str]] = {}
-_PER_CALL_PARAMS = frozenset({"Param.s.start_time", "Param.s.end_time"})
+_SHARED_PARAMS: dict[lvb.Params, lvb.Params] = {}
 
 
-def _shared(params: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+def _shared(params: lvb.Params) -> lvb.Params:
     if len(_SHARED_PARAMS) > 100_000:
         _SHARED_PARAMS.clear()
-    return tuple(p if p[0] in _PER_CALL_PARAMS else _SHARED_PARAMS.setdefault(p, p) for p in params)
+    return _SHARED_PARAMS.setdefault(params, params)
 
 
 def _window_calls(
@@ -197,6 +196,7 @@ def _window_calls(
     target = lvb.target(provider, rec.channel_id)
     pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
     stamp = window_start.astimezone(CST).isoformat()
+    before, after = (_shared(part) for part in lvb.recording_params(provider, rec))
     return [
         LvbCall(
             key=f"{rec.name}/{stamp}/{index}/{lvb.START}",
@@ -207,7 +207,7 @@ def _window_calls(
             provider=provider.name,
             action=lvb.START,
             target=target,
-            params=_shared(lvb.start_params(provider, rec, start, end)),
+            params=lvb.with_times(before, after, start, end),
             chunk=index,
             chunks=len(pieces),
             window_start=window_start,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scheduler.config import LvbProvider, Recording
 from scheduler.errors import PermanentError, TransientError
@@ -126,3 +129,32 @@ def test_an_error_status_is_transient_and_known_not_to_have_succeeded(status: in
     with pytest.raises(TransientError) as caught:
         lvb.parse_response(status, "")
     assert not caught.value.outcome_unknown
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
+    )
+)
+def test_format_cst_writes_the_documented_format(moment: datetime) -> None:
+    """`YYYY-MM-DD HH:MM:SS` in CST as strftime writes it, seconds truncated, from any zone."""
+    assert lvb.format_cst(moment) == moment.astimezone(CST).strftime(lvb.TIME_FORMAT)
+
+
+def test_start_params_keep_wire_order() -> None:
+    """appid, interface, channel, the two times, then the recording's formats (and path)."""
+    start = datetime(2026, 12, 1, 20, 0, tzinfo=CST)
+    rec = replace(_recording(), path="/p", domain="d.example")
+    names = [name for name, _ in lvb.start_params(_provider(), rec, start, start)]
+    assert names == [
+        "appid",
+        "interface",
+        "Param.s.channel_id",
+        "Param.s.start_time",
+        "Param.s.end_time",
+        "Param.n.task_sub_type",
+        "Param.s.file_format",
+        "Param.s.record_type",
+        "Param.s.path",
+        "Param.s.domain",
+    ]

@@ -22,25 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler import rules
 from scheduler.calls import Call
-from scheduler.clock import SKEW_WARN_SECONDS, provider_skew, skew_is_significant, wall_clock
-from scheduler.config import CST, DUPLICATE_WINDOW, Config, Provider
+from scheduler.clock import wall_clock
+from scheduler.config import CST, DUPLICATE_WINDOW, Config
 from scheduler.errors import ProviderError, TransientError
 from scheduler.ledger import Entry, Ledger, State
 from scheduler.limits import Limiter
-from scheduler.live_sender import LiveSender
 from scheduler.logs import get_logger, register_secret
 from scheduler.metrics import Metrics
-from scheduler.senders import Context, LvbSender, Sender
+from scheduler.senders import Context, Sender, Senders
 from scheduler.store import StoreError
 from scheduler.transport import Transport
-from scheduler.web_client import WebClient
-from scheduler.web_sender import WebSender
 
 log = get_logger("recsched.call")
 #: A watched call is looked at again this long after its holder's lease ends.
@@ -67,12 +65,17 @@ def _cst(moment: datetime) -> str:
 
 
 class Dispatcher:
+    """Sends each planned call under the rules every provider shares (the module's docstring);
+    what a request is and what an unknown outcome means are the senders' (senders.py), which
+    `senders` builds from this dispatcher's Context, one per provider type."""
+
     def __init__(
         self,
         config: Config,
         transport: Transport,
         ledger: Ledger,
         *,
+        senders: Senders,
         dry_run: bool = False,
         clock: Callable[[], datetime] = wall_clock,
         monotonic: Callable[[], float] = time.monotonic,
@@ -87,33 +90,36 @@ class Dispatcher:
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         self._in_flight: set[str] = set()
         self._limiters: dict[str, Limiter] = {}
-        self.web = WebClient(config, transport, ledger, clock, self._slot)
-        context = Context(ledger, clock, self._outcome)
-        self._senders: dict[str, Sender] = {
-            "lvb": LvbSender(context, transport, self._provider, self._check_clock),
-            "web": WebSender(context, self.web),
-            "live": LiveSender(context, transport, self._provider),
-        }
         self.use(config)
+        self._closing = asyncio.Event()
+        context = Context(
+            ledger=ledger,
+            transport=transport,
+            clock=clock,
+            config=lambda: self.config,
+            outcome=self._outcome,
+            slot=self._slot,
+            metrics=self.metrics,
+            closing=self._closing,
+        )
+        #: Each provider type's sender (`lvb`, `web`, `live`).
+        self.senders: Mapping[str, Sender] = senders(context)
 
     def _sender(self, call: Call) -> Sender:
-        """The sender of the call's provider type (`lvb`, `web`)."""
-        return self._senders[self.config.providers[call.provider].type]
+        """The sender of the call's provider type."""
+        return self.senders[self.config.providers[call.provider].type]
 
-    def _provider(self, call: Call) -> Provider:
-        return self.config.providers[call.provider]
-
-    def _slot(self, provider: str) -> Any:
+    def _slot(self, provider: str) -> AbstractAsyncContextManager[None]:
         return self._limiters[provider].slot()
 
     def stop_polling(self) -> None:
-        """The daemon is stopping: Describe polls end now and resume after the restart."""
-        self.web.closing.set()
+        """The daemon is stopping: long waits (Describe polls) end now and resume after the
+        restart."""
+        self._closing.set()
 
     def use(self, config: Config) -> None:
         """Send later calls with `config`'s providers (a reload); calls in flight keep theirs."""
         self.config = config
-        self.web.config = config
         self._limiters = {
             name: self._limiters.get(name) or Limiter(p.concurrency, p.rate)
             for name, p in config.providers.items()
@@ -143,20 +149,6 @@ class Dispatcher:
     def _not_again(self, call: Call, fields: dict[str, Any], reason: str) -> None:
         self.metrics.duplicate_suppressed(call.provider)
         log.info("call.duplicate_suppressed", **fields, reason=reason)
-
-    def _check_clock(self, call: Call, date_header: str | None) -> None:
-        skew = provider_skew(date_header, self.clock())
-        if skew is None:
-            return
-        self.metrics.clock_skew(call.provider, skew)
-        if skew_is_significant(skew):
-            log.warning(
-                "clock.skew",
-                provider=call.provider,
-                skew_s=round(skew, 1),
-                message=f"the provider's clock differs from ours by more than "
-                f"{SKEW_WARN_SECONDS:g}s: check NTP (t expiry and CST times depend on it)",
-            )
 
     async def fire(self, call: Call) -> State:
         """Send `call` at most once; return the state it ended in."""

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from scheduler.calls import Call, LiveCall
-from scheduler.config import Provider
 from scheduler.config_live import LiveOptions, LiveProvider
 from scheduler.domain import DUPLICATE_WINDOW
 from scheduler.errors import ProviderError
@@ -27,7 +25,6 @@ from scheduler.ledger import Entry, State
 from scheduler.logs import get_logger
 from scheduler.providers import live
 from scheduler.senders import Context, Request
-from scheduler.transport import Transport
 
 log = get_logger("recsched.call")
 #: DescribeRecordTask lists a task only if it lies wholly in the range [C]: ask a little wider.
@@ -45,22 +42,18 @@ class Found:
 
 
 class LiveSender:
-    def __init__(
-        self, context: Context, transport: Transport, provider: Callable[[Call], Provider]
-    ) -> None:
+    def __init__(self, context: Context) -> None:
         self.ctx = context
-        self.transport = transport
-        self.provider = provider
 
     def _live(self, call: Call) -> LiveProvider:
-        provider = self.provider(call)
+        provider = self.ctx.provider(call)
         assert isinstance(provider, LiveProvider)
         return provider
 
     async def _post(self, provider: LiveProvider, action: str, body: dict[str, Any]) -> Any:
         payload = live.encode(body)
         headers = live.signed_headers(provider, action, payload, self.ctx.clock())
-        response = await self.transport.post(
+        response = await self.ctx.transport.post(
             provider.endpoint + "/", payload, headers, timeout=provider.timeout.total_seconds()
         )
         return live.parse_response(response.status, response.body)
@@ -77,7 +70,7 @@ class LiveSender:
         headers = live.signed_headers(provider, call.action, payload, sent_at)
 
         async def send() -> str:
-            response = await self.transport.post(
+            response = await self.ctx.transport.post(
                 provider.endpoint + "/",
                 payload,
                 headers,

@@ -27,11 +27,13 @@ from scheduler.metrics import Metrics
 from scheduler.notify import Notifier
 from scheduler.paths import control_socket
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.providers import live as live_api
 from scheduler.providers import lvb
 from scheduler.providers import web as web_api
 from scheduler.reload import Reloader
 from scheduler.transport import Transport
+from scheduler.web_sender import WebSender
 
 log = get_logger("recsched.daemon")
 HEARTBEAT_SECONDS = 15.0
@@ -56,7 +58,13 @@ class Service:
         self.notifier = Notifier()
         self.transport = Transport()
         self.dispatcher = Dispatcher(
-            config, self.transport, ledger, dry_run=dry_run, clock=clock, metrics=self.metrics
+            config,
+            self.transport,
+            ledger,
+            senders=provider_senders,
+            dry_run=dry_run,
+            clock=clock,
+            metrics=self.metrics,
         )
         self.engine = Engine(self.dispatcher)
         self.reloader = Reloader(
@@ -87,8 +95,10 @@ class Service:
         if self.config.http.listen:
             self.http = HttpApi(self.metrics, self.health, refresh=self.refresh)
             paths = ["/healthz", "/metrics"]
+            web = self.dispatcher.senders["web"]
             if any(p.type == "web" for p in self.config.providers.values()):
-                self.http.add_routes(self.dispatcher.web.routes())
+                assert isinstance(web, WebSender)
+                self.http.add_routes(web.routes())
                 paths.append("/callbacks/web/…")
             bound = await self.http.start(self.config.http.listen)
             log.info("http.listening", listen=bound, paths=paths)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,11 +20,12 @@ from scheduler.calls import WebCall
 from scheduler.config import Config, HttpSettings
 from scheduler.config_web import WebProvider
 from scheduler.errors import PermanentError, ProviderError
-from scheduler.ledger import FINAL, Ledger, State
+from scheduler.ledger import FINAL, State
 from scheduler.logs import get_logger
 from scheduler.providers import apigw
 from scheduler.providers import web as api
-from scheduler.transport import Response, Transport
+from scheduler.senders import Context
+from scheduler.transport import Response
 
 log = get_logger("recsched.recording")
 #: Describe is asked again after this, doubling up to POLL_MAX. [I]
@@ -56,22 +55,20 @@ def describe_key(start_key: str) -> str:
 
 
 class WebClient:
-    def __init__(
-        self,
-        config: Config,
-        transport: Transport,
-        ledger: Ledger,
-        clock: Callable[[], datetime],
-        slot: Callable[[str], AbstractAsyncContextManager[None]],
-    ) -> None:
-        self.transport = transport
-        self.slot = slot  # the provider's concurrency/rate limiter
-        self.ledger = ledger
-        self.clock = clock
-        self.config = config
+    def __init__(self, context: Context) -> None:
+        self.ctx = context
+        self.transport = context.transport
+        self.slot = context.slot  # the provider's concurrency/rate limiter
+        self.ledger = context.ledger
+        self.clock = context.clock
+        self.closing = context.closing  # the daemon is stopping: polls end
         self._reported: set[str] = set()  # TaskIDs whose outcome was logged
         self._wake: dict[str, asyncio.Event] = {}  # TaskID -> a poller waiting on it
-        self.closing = asyncio.Event()
+
+    @property
+    def config(self) -> Config:
+        """The dispatcher's current config (a reload replaces it)."""
+        return self.ctx.config()
 
     def provider(self, call: WebCall) -> WebProvider:
         provider = self.config.providers[call.provider]

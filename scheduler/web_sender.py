@@ -11,6 +11,8 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web as aioweb
+
 from scheduler.calls import Call, WebCall
 from scheduler.domain import DUPLICATE_WINDOW
 from scheduler.errors import ProviderError
@@ -29,9 +31,13 @@ def _web(call: Call) -> WebCall:
 
 
 class WebSender:
-    def __init__(self, context: Context, web: WebClient) -> None:
+    def __init__(self, context: Context) -> None:
         self.ctx = context
-        self.web = web
+        self.web = WebClient(context)
+
+    def routes(self) -> list[aioweb.RouteDef]:
+        """What the daemon's HTTP server serves for the function: its result callback."""
+        return self.web.routes()
 
     async def before(self, call: Call, fields: dict[str, Any]) -> State | None:
         call = _web(call)

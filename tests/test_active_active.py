@@ -17,6 +17,7 @@ from scheduler.dispatch import Dispatcher
 from scheduler.fakes.lvb import FakeLvb
 from scheduler.ledger import State
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.shared import SharedLedger
 from scheduler.transport import Transport
 from tests.conftest import LogCapture
@@ -165,7 +166,7 @@ async def test_a_call_whose_owner_died_right_after_sent_is_settled_by_the_surviv
         assert await dead.mark_sent(call.key, now, attempts=1, uncertain=False, hold_s=9)
         assert now + timedelta(seconds=9) > call.deadline
         # ... and the owner is gone: no outcome will ever come from it
-        dispatcher = Dispatcher(config, Transport(), survivor)
+        dispatcher = Dispatcher(config, Transport(), survivor, senders=provider_senders)
         assert await dispatcher.fire(call) == State.UNCERTAIN
         await dispatcher.transport.close()
         entry = await survivor.get(call.key)

@@ -21,6 +21,7 @@ from scheduler.durable import DurableLedger
 from scheduler.fakes.lvb import Delay, FakeLvb
 from scheduler.ledger import Entry, Ledger, MemoryLedger, State
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
 from tests.conftest import LogCapture
 
@@ -57,7 +58,7 @@ def _sent_before_crash(call: Call, sent_at: datetime) -> Entry:
 
 
 async def _fire(config: Config, ledger: Ledger, call: Call) -> State:
-    dispatcher = Dispatcher(config, Transport(), ledger)
+    dispatcher = Dispatcher(config, Transport(), ledger, senders=provider_senders)
     try:
         return await dispatcher.fire(call)
     finally:
@@ -170,7 +171,7 @@ async def test_the_same_call_fired_twice_at_once_is_sent_once(
         if durable
         else MemoryLedger()
     )
-    dispatcher = Dispatcher(config, Transport(), ledger)
+    dispatcher = Dispatcher(config, Transport(), ledger, senders=provider_senders)
     try:
         states = await asyncio.gather(dispatcher.fire(call), dispatcher.fire(call))
     finally:
@@ -192,7 +193,7 @@ async def test_a_real_restart_with_a_request_in_flight_is_not_resent_by_default(
     call = _due(config)
     fake_lvb.inject(Delay(30))  # the answer never comes before the "crash"
     ledger = await DurableLedger.open(url, datetime.now(UTC))
-    first = Dispatcher(config, Transport(), ledger)
+    first = Dispatcher(config, Transport(), ledger, senders=provider_senders)
     task = asyncio.create_task(first.fire(call))
     await fake_lvb.wait_for_requests(1, timeout=10)
     task.cancel()  # the process dies: nothing after this point runs
@@ -224,7 +225,7 @@ async def test_a_resend_after_crash_is_3s_after_the_real_first_request(
     blocker = sqlite3.connect(tmp_path / "x" / "recsched.db", isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")  # the disk is slow/locked as the call fires
-        first = Dispatcher(config, Transport(), ledger)
+        first = Dispatcher(config, Transport(), ledger, senders=provider_senders)
         task = asyncio.create_task(first.fire(call))
         await fake_lvb.wait_for_requests(1, timeout=10)
         blocker.execute("COMMIT")  # the disk comes back; the queued `sent` row is written

@@ -80,7 +80,42 @@ def test_lint_imports_keeps_every_contract() -> None:
 
 def test_the_dispatcher_leaves_wire_formats_to_the_senders(graph: grimp.ImportGraph) -> None:
     """The shared send rules in dispatch.py name no provider's wire format: requests, unknown
-    outcomes and crash recovery are each provider's sender's (senders.py, web_sender.py)."""
+    outcomes and crash recovery are each provider's sender's (lvb_sender.py, web_sender.py,
+    live_sender.py)."""
     direct = graph.find_modules_directly_imported_by("scheduler.dispatch")
     assert not {m for m in direct if m.startswith("scheduler.providers")}
     assert "scheduler.config_web" not in direct
+
+
+#: Modules of the shell that know one provider (provider_senders: every provider's sender).
+PROVIDER_SHELL = {
+    "scheduler.lvb_sender",
+    "scheduler.web_sender",
+    "scheduler.live_sender",
+    "scheduler.web_client",
+    "scheduler.provider_senders",
+}
+#: One provider's config section or wire format.
+PROVIDER_CORE = {"scheduler.config_web", "scheduler.config_live", "scheduler.providers"}
+
+
+def test_the_dispatcher_names_no_provider() -> None:
+    """dispatch.py is handed its senders (service.py passes provider_senders): neither it nor
+    anything it imports reaches a sender, the web client or a wire module, but for the config
+    model (config.py), whose sections describe every provider."""
+    graph = grimp.build_graph("scheduler")  # its own: a module is removed below
+
+    def reached(modules: set[str]) -> set[str]:
+        return {
+            module
+            for module in modules
+            if graph.chain_exists(importer="scheduler.dispatch", imported=module, as_packages=True)
+        }
+
+    assert reached(PROVIDER_SHELL) == set()
+    assert graph.chain_exists(importer="scheduler.service", imported="scheduler.provider_senders")
+    graph.remove_module("scheduler.config")
+    assert reached(PROVIDER_SHELL | PROVIDER_CORE) == set()
+    # not vacuous: the rest of what the dispatcher imports is still there
+    assert graph.chain_exists(importer="scheduler.dispatch", imported="scheduler.senders")
+    assert graph.chain_exists(importer="scheduler.dispatch", imported="scheduler.transport")

@@ -18,6 +18,7 @@ from scheduler.dispatch import Dispatcher
 from scheduler.fakes.lvb import Drop, FakeLvb, HttpStatus, Ret
 from scheduler.ledger import MemoryLedger, State
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
 from tests.conftest import LVB_KEY, LogCapture
 
@@ -46,7 +47,7 @@ def _window(seconds: int = 60, offset: int = 0) -> str:
 
 async def _dispatcher(config: Config) -> tuple[Dispatcher, MemoryLedger]:
     ledger = MemoryLedger()
-    return Dispatcher(config, Transport(), ledger), ledger
+    return Dispatcher(config, Transport(), ledger, senders=provider_senders), ledger
 
 
 def _due(config: Config) -> list[Call]:
@@ -175,7 +176,9 @@ async def test_a_call_whose_chunk_is_over_is_missed_not_sent(
     config = _config(write_config, fake_lvb.url, f"  - {{name: news, channel_id: c, {_window()}}}")
     (call,) = _due(config)
     clock = lambda: call.deadline + timedelta(seconds=1)  # noqa: E731 - the daemon woke up late
-    dispatcher = Dispatcher(config, Transport(), MemoryLedger(), clock=clock)
+    dispatcher = Dispatcher(
+        config, Transport(), MemoryLedger(), clock=clock, senders=provider_senders
+    )
     assert await dispatcher.fire(call) == State.MISSED
     await dispatcher.transport.close()
     assert fake_lvb.received == []
@@ -188,7 +191,9 @@ async def test_dry_run_sends_nothing_and_logs_the_params(
     fake_lvb: FakeLvb, write_config: WriteConfig, captured_logs: LogCapture
 ) -> None:
     config = _config(write_config, fake_lvb.url, f"  - {{name: news, channel_id: c, {_window()}}}")
-    dispatcher = Dispatcher(config, Transport(), MemoryLedger(), dry_run=True)
+    dispatcher = Dispatcher(
+        config, Transport(), MemoryLedger(), dry_run=True, senders=provider_senders
+    )
     (call,) = _due(config)
     await dispatcher.fire(call)
     await dispatcher.transport.close()
@@ -235,6 +240,7 @@ async def test_back_to_back_chunks_closer_than_3s_by_jitter_are_both_sent(
         MemoryLedger(),
         clock=lambda: first.start,
         monotonic=lambda: next(ticks, 200.0),
+        senders=provider_senders,
     )
     assert await dispatcher.fire(first) == State.OK
     assert await dispatcher.fire(second) == State.OK
@@ -253,7 +259,9 @@ async def test_a_provider_clock_far_from_ours_is_logged_and_measured(
     config = _config(write_config, fake_lvb.url, f"  - {{name: news, channel_id: c, {_window()}}}")
     (call,) = _due(config)
     slow = lambda: datetime.now(UTC) - timedelta(seconds=10)  # noqa: E731 - our clock lags 10 s
-    dispatcher = Dispatcher(config, Transport(), MemoryLedger(), clock=slow)
+    dispatcher = Dispatcher(
+        config, Transport(), MemoryLedger(), clock=slow, senders=provider_senders
+    )
     await dispatcher.fire(call)
     await dispatcher.transport.close()
     (skew,) = captured_logs.events("clock.skew")

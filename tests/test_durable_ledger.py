@@ -20,6 +20,7 @@ from scheduler.durable import DurableLedger
 from scheduler.fakes.lvb import FakeLvb
 from scheduler.ledger import Entry, State
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.store import BUSY_TIMEOUT_S, Store
 from scheduler.transport import Transport
 from tests.conftest import LogCapture
@@ -271,7 +272,7 @@ async def test_calls_due_together_during_an_outage_are_not_held_up_by_the_disk(
     names = [f"show{i}" for i in range(4)]
     config = _live_config(write_config, fake_lvb.url, names)
     ledger = await DurableLedger.open(_url(tmp_path), datetime.now(UTC))
-    dispatcher = Dispatcher(config, Transport(), ledger)
+    dispatcher = Dispatcher(config, Transport(), ledger, senders=provider_senders)
     lock = blocker()
     try:
         now = datetime.now(UTC)

@@ -15,6 +15,7 @@ from scheduler.fakes.lvb import FakeLvb
 from scheduler.fakes.web import FakeWeb
 from scheduler.ledger import MemoryLedger
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
 
 
@@ -39,7 +40,7 @@ async def test_reapplying_the_same_plan_arms_nothing_new_and_sends_once(
         "duration: 6s, chunk: 3s}",
     )
     transport = Transport()
-    engine = Engine(Dispatcher(config, transport, MemoryLedger()))
+    engine = Engine(Dispatcher(config, transport, MemoryLedger(), senders=provider_senders))
     engine.start()
     try:
         now = datetime.now(UTC)
@@ -68,7 +69,9 @@ async def test_rolling_horizon_takes_on_later_windows(
         write_config, fake_lvb.url, "{name: a, channel_id: c, cron: '0 20 * * *', duration: 1h}"
     )
     transport = Transport()
-    engine = Engine(Dispatcher(config, transport, MemoryLedger(), dry_run=True))
+    engine = Engine(
+        Dispatcher(config, transport, MemoryLedger(), dry_run=True, senders=provider_senders)
+    )
     engine.start()
     try:
         day1 = datetime(2030, 1, 1, 12, tzinfo=CST)
@@ -97,7 +100,7 @@ async def test_a_reload_that_drops_a_live_web_recording_still_stops_its_task(
     other = "  - {name: other, url: 'https://b/', start: '2030-01-01 10:00', duration: 1h}\n"
     config = load_config(write_config(head + lesson))
     transport = Transport()
-    engine = Engine(Dispatcher(config, transport, MemoryLedger()))
+    engine = Engine(Dispatcher(config, transport, MemoryLedger(), senders=provider_senders))
     engine.start()
     try:
         now = datetime.now(UTC)

@@ -16,6 +16,7 @@ from scheduler.fakes.lvb import Delay, FakeLvb
 from scheduler.ledger import MemoryLedger, State
 from scheduler.parsing import parse_rate
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
 from tests.conftest import LogCapture
 
@@ -48,7 +49,7 @@ async def _burst(
             f"{limits}}}\nrecordings:\n{recordings}"
         )
     )
-    dispatcher = Dispatcher(config, Transport(), MemoryLedger())
+    dispatcher = Dispatcher(config, Transport(), MemoryLedger(), senders=provider_senders)
     calls = plan(config, datetime.now(UTC))
     try:
         return await asyncio.gather(*(dispatcher.fire(c) for c in calls))

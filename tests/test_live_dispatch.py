@@ -18,6 +18,7 @@ from scheduler.dispatch import Dispatcher
 from scheduler.fakes.live import Drop, ErrorCode, FakeLive, Task
 from scheduler.ledger import Entry, MemoryLedger, State
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
 from tests.conftest import LogCapture
 
@@ -71,7 +72,7 @@ def _call(config: Config) -> Call:
 
 
 async def _fire(config: Config, call: Call, ledger: MemoryLedger | None = None) -> State:
-    dispatcher = Dispatcher(config, Transport(), ledger or MemoryLedger())
+    dispatcher = Dispatcher(config, Transport(), ledger or MemoryLedger(), senders=provider_senders)
     try:
         return await dispatcher.fire(call)
     finally:

@@ -19,7 +19,9 @@ from scheduler.http_api import HttpApi
 from scheduler.ledger import MemoryLedger, State
 from scheduler.metrics import Metrics
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
+from scheduler.web_sender import WebSender
 from tests.conftest import LogCapture
 
 WriteConfig = Callable[[str], Path]
@@ -63,7 +65,7 @@ def _calls(config: Config) -> dict[str, Call]:
 
 def _dispatcher(config: Config) -> tuple[Dispatcher, MemoryLedger]:
     ledger = MemoryLedger()
-    return Dispatcher(config, Transport(), ledger), ledger
+    return Dispatcher(config, Transport(), ledger, senders=provider_senders), ledger
 
 
 async def test_start_pause_resume_stop_act_on_one_task_and_the_result_is_logged(
@@ -203,7 +205,9 @@ async def test_the_callback_reports_the_result_once_and_describe_then_stays_quie
     config = _config(write_config, fake, "    callback: true", http=http)
     dispatcher, _ = _dispatcher(config)
     api = HttpApi(Metrics(), lambda: (True, "ok"))
-    api.add_routes(dispatcher.web.routes())
+    web = dispatcher.senders["web"]
+    assert isinstance(web, WebSender)
+    api.add_routes(web.routes())
     await api.start(f"127.0.0.1:{port}")
     try:
         calls = _calls(config)
@@ -247,7 +251,8 @@ async def test_a_stop_during_describe_polling_leaves_it_to_the_next_run(
     await dispatcher.transport.close()
     (task_id,) = fake_web.tasks
     await fake_web.wait_for_status(task_id, "finished", timeout=5)
-    restarted = Dispatcher(config, Transport(), ledger)  # the next run, same ledger
+    # the next run, same ledger
+    restarted = Dispatcher(config, Transport(), ledger, senders=provider_senders)
     assert await restarted.fire(calls["Describe"]) == State.OK
     await restarted.transport.close()
     (finished,) = captured_logs.events("recording.finished")

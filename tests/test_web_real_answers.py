@@ -18,6 +18,7 @@ from scheduler.errors import ConfigError
 from scheduler.fakes.web import Delay, Drop, ErrorCode, FakeWeb, HttpStatus, Vanish
 from scheduler.ledger import MemoryLedger, State
 from scheduler.planner import plan
+from scheduler.provider_senders import provider_senders
 from scheduler.providers import web as web_api
 from scheduler.transport import Transport
 from tests.conftest import WEB_APP_KEY, WEB_APP_SECRET, LogCapture
@@ -65,7 +66,7 @@ async def run() -> AsyncIterator[Callable[[Config], Dispatcher]]:
     made: list[Dispatcher] = []
 
     def dispatcher(config: Config) -> Dispatcher:
-        made.append(Dispatcher(config, Transport(), MemoryLedger()))
+        made.append(Dispatcher(config, Transport(), MemoryLedger(), senders=provider_senders))
         return made[-1]
 
     yield dispatcher

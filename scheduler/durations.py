@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -17,6 +18,17 @@ def parse_duration(value: object) -> timedelta:
     """
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 30m, 1h30m)")
+    if isinstance(value, str):
+        return _parse_text(value)  # a schedule repeats a few texts thousands of times
+    return _parse(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(value: str) -> timedelta:
+    return _parse(value)
+
+
+def _parse(value: object) -> timedelta:
     if isinstance(value, int):
         seconds = value
     elif isinstance(value, str):

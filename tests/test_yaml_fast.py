@@ -59,3 +59,38 @@ def test_the_loaders_have_no_path_resolvers() -> None:
     assert not yamlstrict._StrictLoader.yaml_path_resolvers
     if yamlstrict._FastLoader is not None:
         assert not yamlstrict._FastLoader.yaml_path_resolvers
+
+
+_LEAVES = st.one_of(st.integers(-5, 5), st.booleans(), st.none(), st.text("ab:1 ", max_size=4))
+_TREES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.text("abc", min_size=1, max_size=3), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+class _NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _walk(text: str, *, plain: bool) -> tuple[object, object, object]:
+    fast = yamlstrict._compose_fast(text)
+    assert isinstance(fast, tuple)
+    node, loader = fast
+    loader.free_converted = plain
+    return yamlstrict._to_value(node, loader, "t.yaml")
+
+
+@given(_TREES, st.integers(0, 40))
+def test_the_walk_without_aliases_gives_what_the_alias_aware_walk_gives(
+    tree: object, depth: int
+) -> None:
+    """Values, key positions and problems (a duplicate key, nesting past MAX_DEPTH) alike."""
+    text = yaml.dump({"x": tree, "y": [tree] * 2}, Dumper=_NoAliases, default_flow_style=False)
+    text += "x: again\n"  # a duplicate key, reported with both lines
+    text += "deep: " + "[" * depth + "]" * depth + "\n"
+    assert _walk(text, plain=True) == _walk(text, plain=False)

@@ -252,12 +252,9 @@ def _plan(args: argparse.Namespace) -> int:
     if any(local):  # the window's start in the file's zone, when it says more than CST does
         zone = f"WINDOW START ({config.timezone.key})"
         rows = [(*r[:-1], text, r[-1]) for r, text in zip(rows, [zone, *local], strict=True)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    sys.stdout.write("\n".join(lines) + "\n")
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    line = "  ".join(f"{{:<{width}}}" for width in widths)  # each cell padded to its column
+    sys.stdout.write("\n".join(line.format(*row).rstrip() for row in rows) + "\n")
     return EXIT_OK
 
 

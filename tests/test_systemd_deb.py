@@ -43,7 +43,8 @@ from tests.test_systemd_real import (
     follow_install,
 )
 
-pytestmark = pytest.mark.timeout(1200)
+#: Its own step (`pytest -m nspawn`): the default run, the README's test command, leaves it out.
+pytestmark = [pytest.mark.nspawn, pytest.mark.timeout(1200)]
 SECTION = "Install the Debian package"
 STATE = "/var/lib/recsched"
 LEDGER = f"{STATE}/recsched.db"

@@ -37,17 +37,41 @@ _LEAKS = re.compile(
 )
 
 
+#: What each pytest-xdist worker's secret check found, gathered by the controller.
+_WORKER_CHECKS: list[dict[str, Any]] = []
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """No line logged anywhere in the run may contain the key or a signature."""
+    """No line logged anywhere in the run may contain the key or a signature.
+
+    Under pytest-xdist each worker checks its own tests' output and hands the result to the
+    controller (`workeroutput`), which reports and fails the run for all of them."""
     leaks = [line for chunk in SESSION_OUTPUT for line in chunk.splitlines() if _LEAKS.search(line)]
-    if leaks:
-        print(f"\nSECRET IN LOGS: {len(leaks)} line(s) contain the test key or a sign:")
+    lines = sum(chunk.count("\n") for chunk in SESSION_OUTPUT)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput["secret_check"] = {"lines": lines, "count": len(leaks), "leaks": leaks[:10]}
+        return
+    count = len(leaks)
+    for check in _WORKER_CHECKS:
+        lines += check["lines"]
+        count += check["count"]
+        leaks += check["leaks"]
+    if count:
+        print(f"\nSECRET IN LOGS: {count} line(s) contain the test key or a sign:")
         for line in leaks[:10]:
             print(f"  {line[:300]}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    elif SESSION_OUTPUT:
-        lines = sum(chunk.count("\n") for chunk in SESSION_OUTPUT)
+    elif lines:
         print(f"\nsecret check: {lines} log lines from this run, no key or sign in any")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker finished; keep what its secret check found."""
+    check = getattr(node, "workeroutput", {}).get("secret_check")
+    if check is not None:
+        _WORKER_CHECKS.append(check)
 
 
 HOST_ZONES = ["Asia/Shanghai", "UTC", "America/New_York"]

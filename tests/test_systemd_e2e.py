@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scheduler.config import CST
 from scheduler.fakes.lvb import FakeLvb
 from tests.daemon_process import DaemonProcess
+from tests.ports import free_port
 
 pytestmark = pytest.mark.usefixtures("lvb_env")
 
@@ -69,17 +70,11 @@ async def systemd(tmp_path: Path) -> AsyncIterator[FakeSystemd]:
     fake.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_ready_reload_watchdog_stop_and_metrics(
     fake_lvb: FakeLvb, systemd: FakeSystemd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "recsched.yaml"
     config.write_text(f"""
 providers:

@@ -4,7 +4,6 @@ no second recorder after an unanswered Start, errors classified, results reporte
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
 from scheduler.web_sender import WebSender
 from tests.conftest import LogCapture
+from tests.ports import free_port
 
 WriteConfig = Callable[[str], Path]
 pytestmark = pytest.mark.usefixtures("web_env")
@@ -189,18 +189,12 @@ async def test_a_gateway_429_is_retried_after_the_spacing(
     assert captured_logs.events("call.retry")[0]["status"] == 429
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_the_callback_reports_the_result_once_and_describe_then_stays_quiet(
     write_config: WriteConfig, captured_logs: LogCapture
 ) -> None:
     fake = FakeWeb("APIDtestappkey", "test-web-secret-7d21b4", step=0.05, callback_twice=True)
     await fake.start()
-    port = _free_port()
+    port = free_port()
     http = f"http:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}/"
     config = _config(write_config, fake, "    callback: true", http=http)
     dispatcher, _ = _dispatcher(config)

@@ -3,7 +3,6 @@ through the callback, and after a SIGKILL neither a second recorder nor a lost T
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,17 +12,12 @@ import pytest
 from scheduler.config import CST
 from scheduler.fakes.web import Delay, FakeWeb
 from tests.daemon_process import DaemonProcess
+from tests.ports import free_port
 
 pytestmark = pytest.mark.usefixtures("web_env")
 #: On time = never early and well before the next planned action (2 s apart at the closest); the
 #: precision itself is measured in bench/, not asserted on a shared machine.
 LATE_MAX_S = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(
@@ -35,7 +29,7 @@ def _config(
     seconds: int,
     extra: str = "",
 ) -> Path:
-    port = _free_port()
+    port = free_port()
     return write_config(f"""
 providers:
   web:

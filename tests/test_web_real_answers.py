@@ -4,7 +4,6 @@ misread them (issue 12), each against the in-process fake made to behave like th
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from scheduler.provider_senders import provider_senders
 from scheduler.providers import web as web_api
 from scheduler.transport import Transport
 from tests.conftest import WEB_APP_KEY, WEB_APP_SECRET, LogCapture
+from tests.ports import free_port
 
 WriteConfig = Callable[[str], Path]
 pytestmark = pytest.mark.usefixtures("web_env")
@@ -97,12 +97,6 @@ async def _record(dispatcher: Dispatcher, fake: FakeWeb, calls: dict[str, Call])
     return task_id
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_a_failed_callback_is_a_finished_recording_with_its_videos_and_a_warning(
     fake_factory: Callable[..., FakeWeb],
     run: Callable[[Config], Dispatcher],
@@ -112,7 +106,7 @@ async def test_a_failed_callback_is_a_finished_recording_with_its_videos_and_a_w
     """D1: the function could not POST to CallbackURL (nothing listens there)."""
     fake = fake_factory()
     await fake.start()
-    port = _closed_port()
+    port = free_port()  # and nothing will listen there
     http = f"http:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}/"
     config = _config(write_config, fake, "    callback: true", http=http)
     dispatcher, calls = run(config), _calls(config)

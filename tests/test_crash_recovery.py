@@ -93,7 +93,8 @@ async def test_killed_before_the_first_call(show: Show) -> None:
     second = await show.run()
     closed = await show.finish(second)
     assert show.chunks_received() == [1, 2, 3]
-    assert all(0 <= show.arrival(i) <= 0.25 for i in (1, 2, 3))  # still on time
+    # still on time: never early, each inside its own chunk (precision is measured in bench/)
+    assert all(0 <= show.arrival(i) < CHUNK for i in (1, 2, 3))
     assert second.events("recovery.done")[0]["missed"] == 0
     assert (closed["ok"], closed["missed"], closed["uncertain"]) == (3, 0, 0)
 

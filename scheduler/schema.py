@@ -5,6 +5,7 @@ Times are stored as UNIX seconds (floats, UTC), which every engine compares the 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -104,16 +105,38 @@ def _moment(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+#: The columns copied as they are: worked out once (a burst writes three rows per call, and
+#: walking SQLAlchemy's column collection for each was a sixth of the event loop's time).
+_PLAIN = tuple(
+    c.name for c in calls.columns if c.name not in _TIMES and c.name not in _NOT_IN_ENTRY
+)
+
+
 def to_row(entry: Entry) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        c.name: getattr(entry, c.name)
-        for c in calls.columns
-        if c.name not in _TIMES and c.name not in _NOT_IN_ENTRY
-    }
-    row.update({name: _epoch(getattr(entry, name)) for name in _TIMES})
+    row: dict[str, Any] = {name: getattr(entry, name) for name in _PLAIN}
+    for name in _TIMES:
+        row[name] = _epoch(getattr(entry, name))
     row["sent_at"] = _epoch(entry.sent_at)
     row["state"] = str(entry.state)
     return row
+
+
+def row_values(columns: tuple[str, ...]) -> Callable[[Entry], tuple[Any, ...]]:
+    """A function giving what to_row() gives for `columns`, as a tuple in their order, at a
+    third of its cost (attrgetter reads them in one call): the SQLite store's hot path."""
+    get = operator.attrgetter(*columns)
+    times = tuple(i for i, name in enumerate(columns) if name in (*_TIMES, "sent_at"))
+    state = columns.index("state")
+
+    def values(entry: Entry) -> tuple[Any, ...]:
+        found = list(get(entry))
+        for index in times:
+            moment = found[index]
+            found[index] = None if moment is None else moment.timestamp()
+        found[state] = str(found[state])
+        return tuple(found)
+
+    return values
 
 
 def from_row(row: Any) -> Entry:

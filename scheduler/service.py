@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from scheduler import __version__
+from scheduler import __version__, heap
 from scheduler.config import CST, Config
 from scheduler.control import ControlServer
 from scheduler.dispatch import Dispatcher
@@ -112,6 +112,7 @@ class Service:
             **self.summary(),
         )
         self.notifier.ready(self.status_line())
+        self.settle_heap()
         self._spawn(self._replan(), self._heartbeat(), self.notifier.watchdog())
         if self.config.daemon.watch:
             self._spawn(self.reloader.watch())
@@ -154,7 +155,13 @@ class Service:
             return False, "starting: the plan is not loaded yet"
         return True, "ok"
 
+    def settle_heap(self) -> None:
+        """After a plan is armed: heap.settle (no full collection may scan it mid-burst)."""
+        next_at = self.engine.next_at()
+        heap.settle(None if next_at is None else (next_at - self.clock()).total_seconds())
+
     def _reloaded(self, ok: bool, config: Config) -> None:
+        self.settle_heap()
         self.metrics.config_reload(ok)
         if ok:
             self.metrics.declare(provider_actions(config))
@@ -169,6 +176,7 @@ class Service:
                 calls = await asyncio.to_thread(plan, self.config, now)
             calls += await self.reloader.follow_ups(self.config, calls, now)
             added = self.engine.schedule(calls, now)
+            self.settle_heap()
             log.info("plan.extended", calls=added, **self.summary())
             await self.ledger.prune(now, self.config.state.retention)
 

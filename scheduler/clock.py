@@ -12,6 +12,7 @@ answer arrived.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -33,14 +34,23 @@ def provider_skew(date_header: str | None, local: datetime) -> float | None:
         raise ValueError("refusing a naive local datetime: its zone would be the host's")
     if not date_header or not date_header.strip():
         return None
+    provider = _http_date(date_header)
+    return None if provider is None else (provider - local).total_seconds()
+
+
+@functools.lru_cache(maxsize=64)
+def _http_date(text: str) -> datetime | None:
+    """The instant a Date header names, or None. Cached: a burst's answers share a few
+    headers (they have one-second resolution), and parsing one costs more than the rest of
+    reading the answer."""
     try:
-        provider = parsedate_to_datetime(date_header)
+        provider = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if provider.tzinfo is None:
         # '-0000' or no zone at all: an HTTP date is GMT by definition (RFC 9110 §5.6.7)
         provider = provider.replace(tzinfo=UTC)
-    return (provider - local).total_seconds()
+    return provider
 
 
 def skew_is_significant(skew: float | None) -> bool:

@@ -70,13 +70,8 @@ async def systemd(tmp_path: Path) -> AsyncIterator[FakeSystemd]:
     fake.close()
 
 
-async def test_ready_reload_watchdog_stop_and_metrics(
-    fake_lvb: FakeLvb, systemd: FakeSystemd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-    port = free_port()
-    config = tmp_path / "recsched.yaml"
-    config.write_text(f"""
+def _schedule(fake_lvb: FakeLvb, tmp_path: Path, port: int, start: datetime) -> str:
+    return f"""
 providers:
   lvb: {{endpoint: "{fake_lvb.url}", appid: 1234, key: "${{LVB_KEY}}"}}
 state: {{url: "sqlite:///{tmp_path}/state/recsched.db"}}
@@ -84,7 +79,18 @@ http: {{listen: "127.0.0.1:{port}"}}
 recordings:
   - {{name: show, channel_id: c, start: "{start.astimezone(CST):%Y-%m-%d %H:%M:%S}", duration: 6s,
       chunk: 3s}}
-""")
+"""
+
+
+async def test_ready_reload_watchdog_stop_and_metrics(
+    fake_lvb: FakeLvb, systemd: FakeSystemd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window starts an hour away, so READY names both chunks however long start-up takes;
+    # a reload brings it to a few seconds from then.
+    later = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    port = free_port()
+    config = tmp_path / "recsched.yaml"
+    config.write_text(_schedule(fake_lvb, tmp_path, port, later))
     monkeypatch.setenv("NOTIFY_SOCKET", str(systemd.path))
     monkeypatch.setenv("WATCHDOG_USEC", "400000")  # WatchdogSec=0.4s: a ping every 0.2 s
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
@@ -104,6 +110,13 @@ recordings:
         now_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000  # system-wide clock
         assert abs(int(reloading["MONOTONIC_USEC"]) - now_usec) < 5_000_000
         assert "READY" in await systemd.receive("READY")
+
+        start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+        config.write_text(_schedule(fake_lvb, tmp_path, port, start))
+        daemon.process.send_signal(1)  # SIGHUP, the window moved to 3 s from now
+        await systemd.receive("RELOADING")
+        moved = await systemd.receive("READY")
+        assert not moved["STATUS"].startswith("reload rejected"), moved
 
         config.write_text(config.read_text().replace("chunk: 3s", "chunk: 45m"))
         daemon.process.send_signal(1)  # SIGHUP with a broken file
@@ -126,7 +139,7 @@ recordings:
         (("action", "Live_Tape_Start"), ("outcome", "ok"), ("provider", "lvb")),
     )
     assert samples[ok] == 2
-    assert samples[("recsched_config_reloads_total", (("result", "success"),))] == 1
+    assert samples[("recsched_config_reloads_total", (("result", "success"),))] == 2
     assert samples[("recsched_config_reloads_total", (("result", "failure"),))] == 1
     assert samples[("recsched_call_lateness_seconds_count", (("provider", "lvb"),))] == 2
     assert samples[("recsched_store_healthy", ())] == 1

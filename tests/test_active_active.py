@@ -110,6 +110,7 @@ async def test_instances_with_different_configs_say_so_loudly(
     b = await DaemonProcess.start(other)
     divergent = await b.wait_for("config.divergent")
     assert divergent["level"] == "error" and len(divergent["peers"]) == 1
+    await b.wait_for("plan.loaded")  # SIGTERM before start-up is done kills it (no handler yet)
     assert await a.terminate() == 0 and await b.terminate() == 0
 
 

@@ -147,7 +147,6 @@ async def _serve(
     early_reload: list[bool],
 ) -> int:
     service = Service(config, ledger, dry_run=dry_run, clock=clock)
-    await service.start()
     signals: list[str] = []
     loop = asyncio.get_running_loop()
 
@@ -159,8 +158,11 @@ async def _serve(
             log.warning("daemon.forced", signal=sig.name)
             service.engine.abort()
 
+    # before start(): a SIGTERM while the plan is armed (or the heap settled after it) is a
+    # clean stop once start() is done, not the default action's abrupt end (exit -15)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    await service.start()
     loop.add_signal_handler(signal.SIGHUP, service.reloader.request)
     if early_reload:
         service.reloader.request()  # a SIGHUP came while starting: the file may have changed

@@ -1,26 +1,147 @@
-"""A real `recsched run` process for tests: its JSON log lines, read as they arrive."""
+"""A real `recsched run` process for tests: its JSON log lines, read as they arrive.
+
+Starting one costs about 1.4 s before its first line, nearly all of it importing aiohttp,
+SQLAlchemy, APScheduler and structlog; on a busy machine several times that. A test whose
+daemon must be up before a window a few seconds away (or back up inside a chunk after a kill)
+would then depend on how busy the machine is. So each process is started ahead of its test,
+as a launcher (`_LAUNCHER`) that does those imports and waits: DaemonProcess.start hands it the
+command line, environment and directory and it runs `scheduler.cli.console()`, the function
+`python -m scheduler` runs, with them. From there on it is the same process, code and
+arguments as `python -m scheduler run -c FILE` (tests/test_e2e.py starts that cold, as is).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import scheduler
 from tests.conftest import LVB_KEY
 from tests.output_sink import record_output
 
 Event = dict[str, Any]
 #: Every daemon started by a test; conftest kills those a failing test left running.
-RUNNING: set[asyncio.subprocess.Process] = set()
+RUNNING: set[Process] = set()
+
+#: Runs in the launcher: the daemon's imports, then one request on stdin, then the daemon.
+_LAUNCHER = """
+import json, os, sys, time
+import scheduler.cli, scheduler.daemon  # what `run` imports, before it is asked to run
+request = json.loads(sys.stdin.readline() or "null")
+if request is None:
+    sys.exit(0)  # not needed after all
+null = os.open(os.devnull, os.O_RDONLY)  # stdin as `python -m scheduler` would have it
+os.dup2(null, 0)
+os.close(null)
+os.chdir(request["cwd"])
+os.environ.clear()
+os.environ.update(request["env"])
+time.tzset()
+sys.argv = request["argv"]
+scheduler.cli.console()
+"""
+#: sys.argv[0] as `python -m scheduler` sets it.
+_MAIN = str(Path(scheduler.__file__).parent / "__main__.py")
+#: Launchers started and not yet used (a test that kills and restarts takes two in a row).
+_POOL: list[subprocess.Popen[bytes]] = []
+POOL_SIZE = 2
+
+
+def _launch() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _LAUNCHER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _take() -> subprocess.Popen[bytes]:
+    """A launcher that has done (or is doing) its imports, else a new one."""
+    while _POOL:
+        launcher = _POOL.pop(0)
+        if launcher.poll() is None:
+            return launcher
+    return _launch()
+
+
+def _top_up() -> None:
+    """Start the launchers the next starts will take (after this one has its head start)."""
+    while len(_POOL) < POOL_SIZE:
+        _POOL.append(_launch())
+
+
+@atexit.register
+def _close_pool() -> None:
+    for launcher in _POOL:
+        launcher.kill()
+        launcher.wait()
+        for stream in (launcher.stdin, launcher.stdout, launcher.stderr):
+            if stream is not None:
+                stream.close()
+    _POOL.clear()
+
+
+class Process:
+    """What the tests use of asyncio.subprocess.Process, for a process started before the
+    event loop of the test that runs it: signals, the exit status, stdout and stderr."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.stdout = asyncio.StreamReader()
+        self.stderr = asyncio.StreamReader()
+        self._pipes: list[asyncio.BaseTransport] = []
+        self._exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pidfd = os.pidfd_open(popen.pid)
+        asyncio.get_running_loop().add_reader(self._pidfd, self._on_exit)
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        for stream, reader in (
+            (self._popen.stdout, self.stdout),
+            (self._popen.stderr, self.stderr),
+        ):
+            assert stream is not None
+            transport, _ = await loop.connect_read_pipe(
+                lambda reader=reader: asyncio.StreamReaderProtocol(reader), stream
+            )
+            self._pipes.append(transport)
+
+    def _on_exit(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._popen.wait()  # exited: reaps it at once
+        if not self._exited.done():
+            self._exited.set_result(None)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    def send_signal(self, sig: int) -> None:
+        self._popen.send_signal(sig)
+
+    def kill(self) -> None:
+        self._popen.kill()
+
+    async def wait(self) -> int:
+        await asyncio.shield(self._exited)
+        code = self._popen.returncode
+        assert code is not None
+        return code
 
 
 class DaemonProcess:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: Process) -> None:
         self.process = process
         RUNNING.add(process)
         self.lines: list[Event] = []
@@ -32,23 +153,22 @@ class DaemonProcess:
     async def start(
         cls, config: Path, *, tz: str = "UTC", args: tuple[str, ...] = ()
     ) -> DaemonProcess:
+        """`python -m scheduler run -c CONFIG ARGS` with $TZ and $LVB_KEY, in this directory
+        and otherwise this environment."""
+        launcher = _take()
         env = {**os.environ, "TZ": tz, "LVB_KEY": LVB_KEY}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "scheduler",
-            "run",
-            "-c",
-            str(config),
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        argv = [_MAIN, "run", "-c", str(config), *args]
+        request = json.dumps({"argv": argv, "env": env, "cwd": os.getcwd()})
+        stdin: IO[bytes] | None = launcher.stdin
+        assert stdin is not None
+        stdin.write(request.encode() + b"\n")
+        stdin.close()
+        process = Process(launcher)
+        await process.connect()
+        _top_up()
         return cls(process)
 
     async def _read(self) -> None:
-        assert self.process.stdout is not None
         async for raw in self.process.stdout:
             record_output(raw.decode())
             async with self._changed:
@@ -90,7 +210,6 @@ class DaemonProcess:
         return await self._finish()
 
     async def _finish(self) -> int:
-        assert self.process.stderr is not None
         self.stderr = (await asyncio.wait_for(self.process.stderr.read(), timeout=30)).decode()
         record_output(self.stderr)
         code = await asyncio.wait_for(self.process.wait(), timeout=30)

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,7 +21,7 @@ from scheduler import __version__
 from scheduler.calls import Call, LiveCall, LvbCall
 from scheduler.clock import wall_clock
 from scheduler.config import CST, Config, load_config
-from scheduler.cron import dst_note
+from scheduler.cron import dst_note, fixed_offset
 from scheduler.durations import format_duration
 from scheduler.errors import ConfigError, StoreError
 from scheduler.journal import is_journal
@@ -262,6 +262,12 @@ def _window_starts(config: Config, calls: list[Call]) -> list[str]:
     """Each call's window start in the file's zone with its UTC offset, and why, when a DST
     change moved or doubled it (cron.dst_note). All "" when every one is a CST time."""
     tz = config.timezone
+    if not calls:
+        return []
+    first = min(c.window_start for c in calls)
+    last = max(c.window_start for c in calls)
+    if fixed_offset(tz, first.astimezone(UTC), last.astimezone(UTC)) == timedelta(hours=8):
+        return [""] * len(calls)  # every start is a CST time and no DST change moved one
     crons = {r.name: r.cron for r in config.recordings}
     shown, differs = [], False
     windows: dict[tuple[str, datetime], str] = {}  # a window's chunks share its start

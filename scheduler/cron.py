@@ -253,6 +253,16 @@ def _changes(tz: tzinfo, year: int) -> tuple[datetime, ...]:
     return tuple(found)
 
 
+def fixed_offset(tz: tzinfo, begin: datetime, end: datetime) -> timedelta | None:
+    """`tz`'s one UTC offset from a day before `begin` to a day after `end`, or None when it
+    changes in between (a plan's table need not look for DST notes then)."""
+    low, high = begin - timedelta(days=1), end + timedelta(days=1)
+    years = range(low.year, high.year + 1)
+    if any(low <= change <= high for year in years for change in _changes(tz, year)):
+        return None
+    return begin.astimezone(tz).utcoffset()
+
+
 def day_starts(expression: str, tz: tzinfo, day: date) -> list[datetime]:
     """The instants of `day` (in `tz`) at the expression's minute and hour fields only: its
     day, month and weekday fields are ignored (`extra_dates`). Same DST rules as starts()."""

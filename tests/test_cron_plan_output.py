@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from scheduler.cli import main
+from scheduler.cron import fixed_offset
 
 NEW_YORK = """timezone: America/New_York
 providers:
@@ -39,3 +42,14 @@ def test_plan_shows_the_resolved_start_and_the_dst_rule(
     hourly = [line for line in capsys.readouterr().out.splitlines() if " hourly " in line]
     assert "2027-11-07 01:30-0400 (DST: 01:30 occurs twice, first pass)" in hourly[0]
     assert "2027-11-07 01:30-0500 (DST: 01:30 occurs twice, second pass)" in hourly[1]
+
+
+def test_a_zone_offset_is_fixed_only_away_from_its_changes() -> None:
+    """The table skips DST notes only where no change is within a day of a window start."""
+    ny, shanghai = ZoneInfo("America/New_York"), ZoneInfo("Asia/Shanghai")
+    march = datetime(2027, 3, 12, tzinfo=UTC)
+    assert fixed_offset(shanghai, march, march + timedelta(days=30)) == timedelta(hours=8)
+    assert fixed_offset(ny, march, march + timedelta(days=1, hours=8)) is None  # 03-14 07:00Z
+    assert fixed_offset(ny, march + timedelta(days=3), march + timedelta(days=3)) is None
+    summer = datetime(2027, 7, 1, tzinfo=UTC)
+    assert fixed_offset(ny, summer, summer + timedelta(days=2)) == timedelta(hours=-4)

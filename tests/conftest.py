@@ -74,6 +74,18 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         _WORKER_CHECKS.append(check)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When a test of the run starts daemons, start their launchers now (tests/daemon_process.py):
+    the first daemon then does not wait for its imports either."""
+    from tests import daemon_process
+
+    if session.config.option.collectonly:
+        return
+    modules = {getattr(item, "module", None) for item in session.items}
+    if any(getattr(module, "DaemonProcess", None) for module in modules):
+        daemon_process.prestart()
+
+
 HOST_ZONES = ["Asia/Shanghai", "UTC", "America/New_York"]
 
 

@@ -79,6 +79,11 @@ def _top_up() -> None:
         _POOL.append(_launch())
 
 
+def prestart() -> None:
+    """Have launchers ready for the run's first daemons too (conftest, once tests are known)."""
+    _top_up()
+
+
 @atexit.register
 def _close_pool() -> None:
     for launcher in _POOL:

@@ -83,7 +83,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     modules = {getattr(item, "module", None) for item in session.items}
     if any(getattr(module, "DaemonProcess", None) for module in modules):
-        daemon_process.prestart()
+        daemon_process.top_up()
 
 
 HOST_ZONES = ["Asia/Shanghai", "UTC", "America/New_York"]
@@ -155,13 +155,16 @@ def host_tz(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _no_daemon_outlives_its_test() -> Iterator[None]:
-    from tests.daemon_process import RUNNING
+    from tests import daemon_process
 
+    started = daemon_process.STARTED
     yield
-    for process in list(RUNNING):  # a test failed before stopping it
+    for process in list(daemon_process.RUNNING):  # a test failed before stopping it
         if process.returncode is None:
             process.kill()
-        RUNNING.discard(process)
+        daemon_process.RUNNING.discard(process)
+    if started != daemon_process.STARTED:
+        daemon_process.top_up()  # launchers for the next test's daemons
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,8 @@ from tests.output_sink import record_output
 Event = dict[str, Any]
 #: Every daemon started by a test; conftest kills those a failing test left running.
 RUNNING: set[Process] = set()
+#: How many daemons were started in this process so far.
+STARTED = 0
 
 #: Runs in the launcher: the daemon's imports, then one request on stdin, then the daemon.
 _LAUNCHER = """
@@ -50,7 +52,8 @@ scheduler.cli.console()
 """
 #: sys.argv[0] as `python -m scheduler` sets it.
 _MAIN = str(Path(scheduler.__file__).parent / "__main__.py")
-#: Launchers started and not yet used (a test that kills and restarts takes two in a row).
+#: Launchers started and not yet used: each test that starts daemons takes at most two (a kill
+#: and a restart, or two instances).
 _POOL: list[subprocess.Popen[bytes]] = []
 POOL_SIZE = 2
 
@@ -73,15 +76,12 @@ def _take() -> subprocess.Popen[bytes]:
     return _launch()
 
 
-def _top_up() -> None:
-    """Start the launchers the next starts will take (after this one has its head start)."""
+def top_up() -> None:
+    """Start the launchers the next starts will take. conftest calls it once the run's tests
+    are known and after each test that took one, not while a test starts its daemons: their
+    imports would compete with the daemons starting."""
     while len(_POOL) < POOL_SIZE:
         _POOL.append(_launch())
-
-
-def prestart() -> None:
-    """Have launchers ready for the run's first daemons too (conftest, once tests are known)."""
-    _top_up()
 
 
 @atexit.register
@@ -160,6 +160,8 @@ class DaemonProcess:
     ) -> DaemonProcess:
         """`python -m scheduler run -c CONFIG ARGS` with $TZ and $LVB_KEY, in this directory
         and otherwise this environment."""
+        global STARTED
+        STARTED += 1
         launcher = _take()
         env = {**os.environ, "TZ": tz, "LVB_KEY": LVB_KEY}
         argv = [_MAIN, "run", "-c", str(config), *args]
@@ -170,7 +172,6 @@ class DaemonProcess:
         stdin.close()
         process = Process(launcher)
         await process.connect()
-        _top_up()
         return cls(process)
 
     async def _read(self) -> None:

@@ -154,9 +154,13 @@ def host_tz(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def _no_daemon_outlives_its_test() -> Iterator[None]:
+def _no_daemon_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Kills the daemons a failed test left running; and before a test that may start daemons,
+    waits until launchers for them are ready (tests/daemon_process.py)."""
     from tests import daemon_process
 
+    if getattr(request.module, "DaemonProcess", None) is not None:
+        daemon_process.warm()
     started = daemon_process.STARTED
     yield
     for process in list(daemon_process.RUNNING):  # a test failed before stopping it

@@ -16,6 +16,7 @@ import asyncio
 import atexit
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -33,10 +34,13 @@ RUNNING: set[Process] = set()
 #: How many daemons were started in this process so far.
 STARTED = 0
 
-#: Runs in the launcher: the daemon's imports, then one request on stdin, then the daemon.
+#: Runs in the launcher: the daemon's imports, a byte on the ready pipe (its fd is argv[1]),
+#: then one request on stdin, then the daemon.
 _LAUNCHER = """
 import json, os, sys, time
 import scheduler.cli, scheduler.daemon  # what `run` imports, before it is asked to run
+os.write(int(sys.argv[1]), b"1")
+os.close(int(sys.argv[1]))
 request = json.loads(sys.stdin.readline() or "null")
 if request is None:
     sys.exit(0)  # not needed after all
@@ -52,28 +56,60 @@ scheduler.cli.console()
 """
 #: sys.argv[0] as `python -m scheduler` sets it.
 _MAIN = str(Path(scheduler.__file__).parent / "__main__.py")
-#: Launchers started and not yet used: each test that starts daemons takes at most two (a kill
-#: and a restart, or two instances).
-_POOL: list[subprocess.Popen[bytes]] = []
-POOL_SIZE = 2
 
 
-def _launch() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", _LAUNCHER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+class Launcher:
+    """A Python process doing the daemon's imports, then waiting for its command line."""
+
+    def __init__(self) -> None:
+        ready_r, ready_w = os.pipe()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(ready_w)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(ready_w,),
+        )
+        os.close(ready_w)
+        self._ready_r: int | None = ready_r
+
+    def wait_imported(self, timeout: float) -> None:
+        """Block until the imports are done (or the launcher died: its start then fails
+        loudly). Called outside any event loop (a fixture's set-up)."""
+        if self._ready_r is not None:
+            select.select([self._ready_r], [], [], timeout)
+
+    def taken(self) -> None:
+        """Its daemon is starting: the ready pipe is not needed any more."""
+        if self._ready_r is not None:
+            os.close(self._ready_r)
+            self._ready_r = None
+
+    def close(self) -> None:
+        self.taken()
+        self.popen.kill()
+        self.popen.wait()
+        for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
 
 
-def _take() -> subprocess.Popen[bytes]:
+#: Launchers started and not yet used. A test takes at most two (a kill and a restart, or two
+#: instances); with four, the two the test before it started have had the time to import.
+_POOL: list[Launcher] = []
+POOL_SIZE = 4
+#: The most daemons one test starts.
+PER_TEST = 2
+
+
+def _take() -> Launcher:
     """A launcher that has done (or is doing) its imports, else a new one."""
     while _POOL:
         launcher = _POOL.pop(0)
-        if launcher.poll() is None:
+        if launcher.popen.poll() is None:
             return launcher
-    return _launch()
+        launcher.close()
+    return Launcher()
 
 
 def top_up() -> None:
@@ -81,17 +117,22 @@ def top_up() -> None:
     are known and after each test that took one, not while a test starts its daemons: their
     imports would compete with the daemons starting."""
     while len(_POOL) < POOL_SIZE:
-        _POOL.append(_launch())
+        _POOL.append(Launcher())
+
+
+def warm() -> None:
+    """Wait until the launchers this test's daemons will take have done their imports, so a
+    window the test then sets a few seconds ahead is not eaten by them (conftest, before each
+    test of a module that uses DaemonProcess)."""
+    top_up()
+    for launcher in _POOL[:PER_TEST]:
+        launcher.wait_imported(timeout=120)
 
 
 @atexit.register
 def _close_pool() -> None:
     for launcher in _POOL:
-        launcher.kill()
-        launcher.wait()
-        for stream in (launcher.stdin, launcher.stdout, launcher.stderr):
-            if stream is not None:
-                stream.close()
+        launcher.close()
     _POOL.clear()
 
 
@@ -166,11 +207,12 @@ class DaemonProcess:
         env = {**os.environ, "TZ": tz, "LVB_KEY": LVB_KEY}
         argv = [_MAIN, "run", "-c", str(config), *args]
         request = json.dumps({"argv": argv, "env": env, "cwd": os.getcwd()})
-        stdin: IO[bytes] | None = launcher.stdin
+        stdin: IO[bytes] | None = launcher.popen.stdin
         assert stdin is not None
         stdin.write(request.encode() + b"\n")
         stdin.close()
-        process = Process(launcher)
+        process = Process(launcher.popen)
+        launcher.taken()
         await process.connect()
         return cls(process)
 

@@ -74,9 +74,24 @@ recordings:
 
     async def both(self) -> tuple[DaemonProcess, DaemonProcess]:
         a, b = await DaemonProcess.start(self.config), await DaemonProcess.start(self.config)
+        self.daemons = [a, b]
         await a.wait_for("plan.loaded")
         await b.wait_for("plan.loaded")
         return a, b
+
+    async def requests(self, n: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait until the provider has `n` requests; if it never does, say what each saw."""
+        try:
+            await self.fake.wait_for_requests(n, timeout=timeout)
+        except TimeoutError:
+            seen = [
+                [(e["timestamp"][11:23], e["event"], e.get("chunk")) for e in d.lines]
+                for d in self.daemons
+            ]
+            window = f"{self.start:%H:%M:%S}+{CHUNK}s x {self.chunks}"
+            raise AssertionError(
+                f"{len(self.fake.received)} of {n} requests; window {window}; the daemons: {seen}"
+            ) from None
 
 
 async def test_two_instances_send_every_call_exactly_once(
@@ -84,7 +99,7 @@ async def test_two_instances_send_every_call_exactly_once(
 ) -> None:
     pair = Pair(fake_lvb, pg_url, tmp_path, chunks=5)
     a, b = await pair.both()
-    await fake_lvb.wait_for_requests(5, timeout=40)
+    await pair.requests(5, timeout=40)
     await a.wait_for("window.closed", timeout=20)
     assert await a.terminate() == 0 and await b.terminate() == 0
     assert pair.sent_chunks() == [1, 2, 3, 4, 5]  # each once, although both planned all
@@ -123,9 +138,9 @@ async def test_when_one_instance_dies_the_other_sends_the_rest(
 ) -> None:
     pair = Pair(fake_lvb, pg_url, tmp_path, chunks=6)
     a, b = await pair.both()
-    await fake_lvb.wait_for_requests(2, timeout=30)
+    await pair.requests(2, timeout=30)
     await a.kill()  # SIGKILL mid-window: whatever it had claimed is left with a lease
-    await fake_lvb.wait_for_requests(6, timeout=40)
+    await pair.requests(6, timeout=40)
     await asyncio.sleep(0)  # let b's log reader catch up (no timing depends on it)
     assert await b.terminate() == 0, b.stderr
     assert pair.sent_chunks() == [1, 2, 3, 4, 5, 6]  # nothing missed, nothing twice
@@ -137,11 +152,11 @@ async def test_a_frozen_instance_creates_no_duplicate(
 ) -> None:
     pair = Pair(fake_lvb, pg_url, tmp_path, chunks=6)
     a, b = await pair.both()
-    await fake_lvb.wait_for_requests(1, timeout=30)
+    await pair.requests(1, timeout=30)
     a.process.send_signal(signal.SIGSTOP)  # a paused host, with whatever it holds
-    await fake_lvb.wait_for_requests(4, timeout=30)
+    await pair.requests(4, timeout=30)
     a.process.send_signal(signal.SIGCONT)  # it wakes up, possibly mid-call, lease long gone
-    await fake_lvb.wait_for_requests(6, timeout=30)
+    await pair.requests(6, timeout=30)
     await b.wait_for("window.closed", timeout=20)
     assert await a.terminate() == 0 and await b.terminate() == 0
     assert pair.sent_chunks() == [1, 2, 3, 4, 5, 6]

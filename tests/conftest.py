@@ -83,7 +83,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     modules = {getattr(item, "module", None) for item in session.items}
     if any(getattr(module, "DaemonProcess", None) for module in modules):
-        daemon_process.top_up()
+        daemon_process.top_up(daemon_process.PER_TEST)
 
 
 HOST_ZONES = ["Asia/Shanghai", "UTC", "America/New_York"]

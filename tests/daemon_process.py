@@ -112,11 +112,12 @@ def _take() -> Launcher:
     return Launcher()
 
 
-def top_up() -> None:
+def top_up(size: int = POOL_SIZE) -> None:
     """Start the launchers the next starts will take. conftest calls it once the run's tests
-    are known and after each test that took one, not while a test starts its daemons: their
-    imports would compete with the daemons starting."""
-    while len(_POOL) < POOL_SIZE:
+    are known (for the first test's daemons only: every worker does it at once) and after each
+    test that took one, not while a test starts its daemons: their imports would compete with
+    the daemons starting."""
+    while len(_POOL) < size:
         _POOL.append(Launcher())
 
 

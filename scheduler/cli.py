@@ -357,7 +357,7 @@ def _run(args: argparse.Namespace) -> int:
     from scheduler import logs
 
     logs.configure(json=_json_logs(args.log_format), level=args.log_level)
-    config = load_config(args.config)
+    config = load_config(args.config, reusable=True)  # a reload reads only what changed
     from scheduler import daemon  # aiohttp, SQLAlchemy, APScheduler: only to run
 
     return asyncio.run(daemon.run(config, dry_run=args.dry_run))

@@ -28,6 +28,7 @@ from scheduler.config_live import (
     overlap_problems,
 )
 from scheduler.config_reader import Reader
+from scheduler.config_reuse import Shortened, Source, source
 from scheduler.config_web import (
     WEB_RECORDING_KEYS,
     WebOptions,
@@ -148,6 +149,8 @@ class Config:
     state: StateSettings = field(default_factory=lambda: StateSettings(url="sqlite://"))
     http: HttpSettings = field(default_factory=HttpSettings)
     warnings: tuple[str, ...] = ()
+    #: What a reload may reuse of this read (config_reuse.py); not part of the value.
+    source: Source | None = field(default=None, compare=False, repr=False)
 
 
 #: A schedule file this size is refused before parsing: the bench's 10,000 recordings take
@@ -161,8 +164,12 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
+    previous: Config | None = None,
+    reusable: bool = False,
 ) -> Config:
-    """Read and validate the YAML file at `path`."""
+    """Read and validate the YAML file at `path`. `reusable`: keep what a later read may
+    reuse; `previous`: a read of the same file that did (only the recordings whose text
+    changed are read again; the result is the same)."""
     filename = os.fspath(path)
     try:
         with open(filename, "rb") as file:
@@ -186,6 +193,8 @@ def load_config(
         env=os.environ if env is None else env,
         resolve_secrets=resolve_secrets,
         config_hash=hashlib.sha256(data).hexdigest(),
+        previous=previous.source if previous is not None else None,
+        reusable=reusable or previous is not None,
     )
     exposed = [w for w in (_world_readable(filename, "the config file"),) if w]
     return replace(config, warnings=(*config.warnings, *exposed)) if exposed else config
@@ -212,10 +221,37 @@ def parse_config(
     env: Mapping[str, str],
     resolve_secrets: bool = True,
     config_hash: str = "",
+    previous: Source | None = None,
+    reusable: bool = False,
+) -> Config:
+    config_hash = config_hash or hashlib.sha256(text.encode()).hexdigest()
+    short = previous.shorten(text) if previous is not None else None
+    if short is not None:
+        try:
+            return _read(short.text, filename, env, resolve_secrets, config_hash, short, True)
+        except (ConfigError, _Unusable):
+            pass  # read it whole: its problems are worded and placed as a full read does
+    return _read(text, filename, env, resolve_secrets, config_hash, None, reusable)
+
+
+class _Unusable(Exception):
+    """The shortened read cannot stand for the full one (config_reuse.py)."""
+
+
+def _read(
+    text: str,
+    filename: str,
+    env: Mapping[str, str],
+    resolve_secrets: bool,
+    config_hash: str,
+    short: Shortened | None,
+    reusable: bool,
 ) -> Config:
     value, marks, problems = load_yaml(text, filename)
     if problems:
         raise ConfigError(problems)
+    if short is not None and not short.layout.matches(value, marks):
+        raise _Unusable
     r = Reader(filename, marks)
     top = r.mapping((), value)
     tz_name = r.text(top, (), "timezone") or "Asia/Shanghai"
@@ -226,15 +262,26 @@ def parse_config(
         r.error(("timezone",), f"unknown time zone {tz_name!r} (e.g. Asia/Shanghai)")
     providers = _providers(r, top, env, resolve_secrets)
     http = _http(r, top)
-    recordings = _recordings(r, top, timezone, providers, http)
+    # What reading one recording depends on, besides its own text.
+    context = (timezone, tuple((name, p.type) for name, p in providers.items()), http)
+    if short is not None and context != short.context:
+        raise _Unusable
+    clean: dict[int, Recording | None] = {}
+    reused = _rebased(short) if short is not None else {}
+    recordings = _recordings(r, top, timezone, providers, http, reused, clean)
     daemon = _daemon(r, top)
     state = _state(r, top, env)
     r.finish(top, (), "timezone providers recordings daemon state http")
     if r.problems:
         raise ConfigError(r.problems)
+    kept = None
+    if short is not None:
+        kept = short.source(clean)
+    elif reusable:
+        kept = source(text, value, marks, context, clean)
     return Config(
         file=filename,
-        config_hash=config_hash or hashlib.sha256(text.encode()).hexdigest(),
+        config_hash=config_hash,
         timezone=timezone,
         providers=providers,
         recordings=tuple(recordings),
@@ -242,7 +289,18 @@ def parse_config(
         state=state,
         http=http,
         warnings=tuple(r.warnings),
+        source=kept,
     )
+
+
+def _rebased(short: Shortened) -> dict[int, Recording | None]:
+    """The reused recordings by index, each with the line its item starts on now."""
+    reused: dict[int, Recording | None] = {}
+    for index, kept in short.reused.items():
+        rec = kept.recording
+        line = short.layout.lines[index] + kept.offset
+        reused[index] = rec if rec is None or rec.line == line else replace(rec, line=line)
+    return reused
 
 
 def _timeout_error(timeout: timedelta) -> str | None:
@@ -427,11 +485,21 @@ def _recordings(
     tz: ZoneInfo,
     providers: Mapping[str, Provider],
     http: HttpSettings,
+    reused: Mapping[int, Recording | None],
+    clean: dict[int, Recording | None],
 ) -> list[Recording]:
+    """The recordings, with those in `reused` (by index) taken as they are; `clean` gets
+    each recording read here that gave no problem or warning (and is not live)."""
     result: list[Recording] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(r.sequence(("recordings",), top.get("recordings"), required=True)):
-        rec = _recording(r, ("recordings", index), raw, tz, providers, http)
+        if index in reused:
+            rec = reused[index]
+        else:
+            before = len(r.problems) + len(r.warnings)
+            rec = _recording(r, ("recordings", index), raw, tz, providers, http)
+            if len(r.problems) + len(r.warnings) == before and (rec is None or rec.live is None):
+                clean[index] = rec
         if rec is None:
             continue
         if rec.name in seen:

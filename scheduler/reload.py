@@ -126,7 +126,7 @@ class Reloader:
         now = self.clock()
         async with self.plan_lock:
             try:
-                new, calls = await asyncio.to_thread(_read_and_plan, old.file, now)
+                new, calls = await asyncio.to_thread(_read_and_plan, old, now)
             except ConfigError as exc:
                 return self._reject(tuple(str(p) for p in exc.problems))
             except Exception as exc:  # a reader bug must not kill the reload (or its waiters)
@@ -226,9 +226,10 @@ class Reloader:
             self.request()
 
 
-def _read_and_plan(file: str, now: datetime) -> tuple[Config, list[Call]]:
-    """The worker thread's part of a reload: pure work, no event-loop state."""
-    new = load_config(file)
+def _read_and_plan(old: Config, now: datetime) -> tuple[Config, list[Call]]:
+    """The worker thread's part of a reload: pure work, no event-loop state. Recordings whose
+    text is unchanged since `old` was read are not read again (config_reuse.py)."""
+    new = load_config(old.file, previous=old)
     return new, plan(new, now)
 
 

@@ -117,6 +117,14 @@ _PYTHON_ONLY = re.compile(
     re.MULTILINE,
 )
 _UNPRINTABLE = re.compile(yaml.reader.Reader.NON_PRINTABLE.pattern)
+#: Where an anchor (`&name`) can start: a line's start, after blanks or a flow indicator, or
+#: right after a `:` or `?` (PyYAML reads `{"a":&x 1}`). `&` inside a URL's query is not one.
+_ANCHOR = re.compile(r"(?:^|[ \t\[{,:?])&\S", re.MULTILINE)
+
+
+def has_anchor(text: str) -> bool:
+    """Whether `text` may define an anchor (and so hold aliases); errs towards True."""
+    return "&" in text and _ANCHOR.search(text) is not None
 
 
 def _python_only(text: str) -> bool:

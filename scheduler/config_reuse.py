@@ -20,6 +20,7 @@ compares both reads over random edits.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,7 +117,13 @@ def layout(text: str) -> Layout | None:
     )
 
 
-@dataclass(frozen=True)
+def _digest(item: str) -> bytes:
+    """An item's text, as the key it is remembered by (16 bytes instead of the text: a large
+    schedule's daemon keeps 10,000 of them)."""
+    return hashlib.blake2b(item.encode(), digest_size=16).digest()
+
+
+@dataclass(frozen=True, slots=True)
 class Kept:
     """A recording read from one item's text: the `Recording` (None: disabled) and its line
     less the item's first line."""
@@ -131,7 +138,7 @@ class Source:
 
     head: str
     context: Context
-    kept: Mapping[str, Kept] = field(repr=False)
+    kept: Mapping[bytes, Kept] = field(repr=False)  # by _digest of the item's text
 
     def shorten(self, text: str) -> Shortened | None:
         """`text` with each remembered item replaced by a placeholder, or None when a
@@ -145,7 +152,7 @@ class Source:
         reused: dict[int, Kept] = {}
         placeholder = f"{cut.indent}- {{}}"
         for index, item in enumerate(cut.items):
-            kept = self.kept.get(item)
+            kept = self.kept.get(_digest(item))
             if kept is None:
                 pieces.append(item)
                 continue
@@ -170,10 +177,10 @@ class Shortened:
         """The `Source` of the whole text, once the shortened read succeeded: what it reused
         and the recordings it read again and found `clean`."""
         items, lines = self.layout.items, self.layout.lines
-        kept = {items[index]: kept for index, kept in self.reused.items()}
+        kept = {_digest(items[index]): kept for index, kept in self.reused.items()}
         for index, recording in clean.items():
             offset = recording.line - lines[index] if recording is not None else 0
-            kept.setdefault(items[index], Kept(recording, offset))
+            kept.setdefault(_digest(items[index]), Kept(recording, offset))
         return Source(self.layout.head, self.context, kept)
 
 
@@ -188,9 +195,9 @@ def source(
     cut = layout(text)
     if cut is None or not cut.matches(value, marks):
         return None
-    kept: dict[str, Kept] = {}
+    kept: dict[bytes, Kept] = {}
     for index, recording in clean.items():
         line = cut.lines[index]
         offset = recording.line - line if recording is not None else 0
-        kept.setdefault(cut.items[index], Kept(recording, offset))
+        kept.setdefault(_digest(cut.items[index]), Kept(recording, offset))
     return Source(cut.head, context, kept)

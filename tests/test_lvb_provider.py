@@ -137,8 +137,13 @@ def test_an_error_status_is_transient_and_known_not_to_have_succeeded(status: in
     )
 )
 def test_format_cst_writes_the_documented_format(moment: datetime) -> None:
-    """`YYYY-MM-DD HH:MM:SS` in CST as strftime writes it, seconds truncated, from any zone."""
-    assert lvb.format_cst(moment) == moment.astimezone(CST).strftime(lvb.TIME_FORMAT)
+    """`YYYY-MM-DD HH:MM:SS` in CST as strftime writes it, seconds truncated, from any zone
+    (and from UTC, whose instants are formatted once each: asked twice, the same answer)."""
+    expected = moment.astimezone(CST).strftime(lvb.TIME_FORMAT)
+    assert lvb.format_cst(moment) == expected
+    in_utc = moment.astimezone(UTC)
+    assert lvb.format_cst(in_utc) == expected
+    assert lvb.format_cst(in_utc.replace()) == expected
 
 
 def test_start_params_keep_wire_order() -> None:

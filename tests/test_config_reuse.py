@@ -14,29 +14,21 @@ from scheduler.config_reuse import layout
 from scheduler.errors import ConfigError
 
 ENV = {"LVB_KEY": "lvb-key-value", "WEB_APP_KEY": "APIDkey", "WEB_APP_SECRET": "web-secret"}
+PROVIDERS = """\
+providers:
+  lvb: {appid: 1234, key: "${LVB_KEY}"}
+  page:
+    type: web
+    endpoint: https://service-a.gz.apigw.tencentcs.com/release/record
+    app_key: ${WEB_APP_KEY}
+    app_secret: ${WEB_APP_SECRET}
+"""
+#: The text before the list: the same providers in two zones.
 HEADS = [
-    """\
-timezone: Asia/Shanghai
-providers:
-  lvb: {appid: 1234, key: "${LVB_KEY}"}
-  page:
-    type: web
-    endpoint: https://service-a.gz.apigw.tencentcs.com/release/record
-    app_key: ${WEB_APP_KEY}
-    app_secret: ${WEB_APP_SECRET}
-""",
-    """\
-# the same providers, another zone
-timezone: America/New_York
-providers:
-  lvb: {appid: 1234, key: "${LVB_KEY}"}
-  page:
-    type: web
-    endpoint: https://service-a.gz.apigw.tencentcs.com/release/record
-    app_key: ${WEB_APP_KEY}
-    app_secret: ${WEB_APP_SECRET}
-""",
+    "timezone: Asia/Shanghai\n" + PROVIDERS,
+    "# the same providers, another zone\ntimezone: America/New_York\n" + PROVIDERS,
 ]
+#: The list's key, bare or with a comment and a blank line (with the items at the margin).
 LIST = ["recordings:\n", "recordings:   # every window\n\n"]
 HTTP = "http: {listen: '127.0.0.1:8080', public_url: 'https://rec.example.com'}\n"
 TAILS = [
@@ -96,7 +88,7 @@ def build(head: str, items: list[str], tail: str, flush: bool) -> str:
     if flush:  # the list's items at the left margin: "- name: …"
         lines = body.splitlines(True)
         body = "".join(line[2:] if line.startswith("  ") else line for line in lines)
-    return head + LIST[0] + body + tail
+    return head + LIST[flush] + body + tail
 
 
 def read(text: str, previous: Config | None = None) -> Config | list[str]:

@@ -26,7 +26,7 @@ from scheduler.durations import format_duration
 from scheduler.errors import ConfigError, StoreError
 from scheduler.journal import is_journal
 from scheduler.lock import AlreadyRunning
-from scheduler.planner import plan
+from scheduler.planner import plan, summary
 from scheduler.providers.lvb import format_cst
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -225,11 +225,11 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for warning in config.warnings:
         _complain(f"warning: {warning}", 4)
-    upcoming = plan(config, wall_clock())
-    first = upcoming[0].at.astimezone(CST).isoformat() if upcoming else "none in the horizon"
+    count, at = summary(config, wall_clock())  # len(plan(...)) without building the calls
+    first = at.astimezone(CST).isoformat() if at is not None else "none in the horizon"
     print(
         f"{args.config}: OK: {len(config.recordings)} recording(s), "
-        f"{len(config.providers)} provider(s), {len(upcoming)} call(s) in the next "
+        f"{len(config.providers)} provider(s), {count} call(s) in the next "
         f"{format_duration(config.daemon.horizon)}, first at {first}"
     )
     return EXIT_OK

@@ -143,21 +143,33 @@ def _cron_starts(
         yield from (s for s in cron.day_starts(rec.cron, tz, day) if begin <= s < until)
 
 
-def recording_calls(config: Config, rec: Recording, now: datetime, until: datetime) -> list[Call]:
-    provider = config.providers[rec.provider]
-    memo = _memo(rec, provider, config.timezone)
-    lead = rec.lead if rec.mode == "scheduled" else timedelta(0)
-    since, end_of_range = now, until + lead
+def _open_windows(
+    config: Config, rec: Recording, memo: _Memo, now: datetime, until: datetime
+) -> Iterator[tuple[datetime, datetime]]:
+    """The windows not over at `now` that start before `until` + the recording's lead (the
+    same test as windows())."""
+    end_of_range = until + _lead(rec)
     if rec.start is not None:
         found = [rec.start.astimezone(UTC)]
     else:
         found = _cron_window_starts(rec, config.timezone, now - rec.duration, end_of_range, memo)
-    calls: list[Call] = []
-    reused: dict[tuple[datetime, int], list[Call]] = {}
     for window_start in found:
         window_end = window_start + rec.duration
-        if not (window_end > since and window_start < end_of_range):
-            continue  # the same test as windows()
+        if window_end > now and window_start < end_of_range:
+            yield window_start, window_end
+
+
+def _lead(rec: Recording) -> timedelta:
+    return rec.lead if rec.mode == "scheduled" else timedelta(0)
+
+
+def recording_calls(config: Config, rec: Recording, now: datetime, until: datetime) -> list[Call]:
+    provider = config.providers[rec.provider]
+    memo = _memo(rec, provider, config.timezone)
+    lead = _lead(rec)
+    calls: list[Call] = []
+    reused: dict[tuple[datetime, int], list[Call]] = {}
+    for window_start, window_end in _open_windows(config, rec, memo, now, until):
         key = (window_start, window_start.fold)
         chunks = memo.calls.get(key)
         if chunks is None:
@@ -233,3 +245,32 @@ def plan(config: Config, now: datetime, horizon: timedelta | None = None) -> lis
     finally:
         _previous_memos = {}  # recordings this plan did not ask about: removed or changed
     return sorted(calls, key=lambda c: (c.at, c.key))
+
+
+def summary(
+    config: Config, now: datetime, horizon: timedelta | None = None
+) -> tuple[int, datetime | None]:
+    """`len(plan(config, now, horizon))` and the first call's instant, without building the
+    LVB calls (their parameters and times are most of a plan's cost): `recsched check`'s
+    one-line summary. Web and LIVE API 3.0 recordings are planned as plan() does."""
+    if now.tzinfo is None:
+        raise ValueError("summary() needs an aware `now`")
+    until = now + (config.daemon.horizon if horizon is None else horizon)
+    count, first = 0, None
+    for rec in config.recordings:
+        provider = config.providers[rec.provider]
+        if isinstance(provider, LvbProvider):
+            lead = _lead(rec)
+            limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
+            instants = [
+                start - lead
+                for window in _open_windows(config, rec, _Memo(), now, until)
+                for start, end in chunk_window(*window, rec.chunk, rec.min_chunk, limit)
+                if not (end <= now or start - lead >= until)  # recording_calls' test
+            ]
+        else:
+            instants = [c.at for c in recording_calls(config, rec, now, until)]
+        count += len(instants)
+        if instants and (first is None or min(instants) < first):
+            first = min(instants)
+    return count, first

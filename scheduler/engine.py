@@ -87,7 +87,8 @@ class Engine:
         self._known: dict[str, datetime] = {}  # call key -> deadline, for every call taken on
         self._armed: dict[str, Call] = {}  # calls whose timer has not fired yet
         self._fired: dict[str, Call] = {}  # calls handed to the dispatcher (until window end)
-        self._windows: dict[str, datetime] = {}  # window id -> end, for window.closed
+        #: window id -> (recording, start, end) of each window whose window.closed is armed
+        self._windows: dict[str, tuple[str, datetime, datetime]] = {}
         self._inflight: set[asyncio.Task[object]] = set()
         self._heartbeat = heartbeat
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -104,7 +105,7 @@ class Engine:
         Returns how many calls were newly taken on."""
         self._known = {key: end for key, end in self._known.items() if end > now}
         self._fired = {key: c for key, c in self._fired.items() if c.window_end > now}
-        self._windows = {key: end for key, end in self._windows.items() if end > now}
+        self._windows = {key: w for key, w in self._windows.items() if w[2] > now}
         # APScheduler wakes itself up (re-scanning every job store) after each job added to a
         # running scheduler; paused, it does so once, on resume, for the whole batch.
         bulk = self._scheduler.state == STATE_RUNNING
@@ -147,7 +148,8 @@ class Engine:
         wanted = {call.key: call for call in calls}
         removed = changed = 0
         for key, armed in list(self._armed.items()):
-            if wanted.get(key) == armed:
+            new = wanted.get(key)
+            if new is armed or new == armed:  # the planner hands back unchanged calls as they were
                 continue
             if (
                 key not in wanted
@@ -163,8 +165,12 @@ class Engine:
             else:
                 removed += 1
         unchanged = sum(key in self._known for key in wanted)
-        keep = {_window_id(c) for c in calls} | {_window_id(c) for c in self._fired.values()}
-        for window in [w for w in self._windows if w not in keep]:
+        # Windows by (recording, start), not by id: writing the ids of 25,000 calls took more
+        # than half of a large reload's apply (0.09 s -> 0.04 s with the `is` test above).
+        keep = {(c.recording, c.window_start) for c in calls}
+        keep.update((c.recording, c.window_start) for c in self._fired.values())
+        gone = [w for w, (name, start, _) in self._windows.items() if (name, start) not in keep]
+        for window in gone:
             self._scheduler.remove_job(window)
             del self._windows[window]
         added = self.schedule(calls, now) - changed
@@ -175,7 +181,7 @@ class Engine:
         window = _window_id(call)
         if window in self._windows:
             return
-        self._windows[window] = call.window_end
+        self._windows[window] = (call.recording, call.window_start, call.window_end)
         self._scheduler.add_job(
             self._close_window_job,
             DateTrigger(run_date=call.window_end, timezone=CST),

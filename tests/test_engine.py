@@ -120,3 +120,33 @@ async def test_a_reload_that_drops_a_live_web_recording_still_stops_its_task(
     (stop,) = [r for r in fake_web.received if r.action == "Stop"]
     assert stop.data == {"TaskID": task_id}
     assert stop.at - start.timestamp() >= 4.0  # at the window's end, not cut short
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_a_reload_drops_the_window_close_of_a_removed_window_only(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path]
+) -> None:
+    """A removed recording's window gets no `window.closed`; the windows kept (planned, or
+    fired and still recording) keep theirs."""
+    start = (datetime.now(UTC) + timedelta(hours=2)).astimezone(CST)
+    one = f"{{name: a, channel_id: c, start: '{start:%Y-%m-%d %H:%M:%S}', duration: 1h}}"
+    two = one.replace("name: a", "name: b")
+    both = _config(write_config, fake_lvb.url, f"{one}\n  - {two}")
+    transport = Transport()
+    engine = Engine(Dispatcher(both, transport, MemoryLedger(), senders=provider_senders))
+    engine.start()
+
+    def windows() -> list[str]:
+        return sorted(j.id for j in engine._scheduler.get_jobs() if j.id.startswith("window:"))
+
+    try:
+        now = datetime.now(UTC)
+        assert engine.schedule(plan(both, now), now) == 4
+        assert [w.split("/")[0] for w in windows()] == ["window:a", "window:b"]
+        only_a = _config(write_config, fake_lvb.url, one)
+        diff = engine.apply(plan(only_a, now), now)
+        assert (diff.removed, diff.unchanged) == (2, 2)
+        assert [w.split("/")[0] for w in windows()] == ["window:a"]
+    finally:
+        await engine.stop(5)
+        await transport.close()

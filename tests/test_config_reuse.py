@@ -6,11 +6,12 @@ quotes and brackets), anchors, duplicate names and edits of the text around the 
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from scheduler.config import Config, parse_config
-from scheduler.config_reuse import layout
+from scheduler.config_reuse import Shortened, layout
 from scheduler.errors import ConfigError
 
 ENV = {"LVB_KEY": "lvb-key-value", "WEB_APP_KEY": "APIDkey", "WEB_APP_SECRET": "web-secret"}
@@ -240,3 +241,17 @@ def test_a_changed_directive_reads_every_recording_again() -> None:
     text = build("%TAG !e! tag:example.com,2026:\n---\n" + HEADS[0], items, TAILS[1], False)
     assert isinstance(read(text), list)  # !e!str is no longer a string: the file is invalid
     same(read(text, old), read(text))
+
+
+def test_a_bug_in_the_shortcut_costs_time_not_the_reload(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [GOOD[0].format(n=n) for n in range(5)]
+    old = read(build(HEADS[0], items, TAILS[1], False))
+    assert isinstance(old, Config)
+    items[1] = GOOD[1].format(n=9)
+    text = build(HEADS[0], items, TAILS[1], False)
+
+    def broken(self: Shortened, clean: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Shortened, "source", broken)
+    assert read(text, old) == read(text)  # read whole instead

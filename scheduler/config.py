@@ -228,7 +228,7 @@ def parse_config(
     short = previous.shorten(text) if previous is not None else None
     if short is not None:
         try:
-            return _read(short.text, filename, env, resolve_secrets, config_hash, short, True)
+            return _read(short.text, filename, env, resolve_secrets, config_hash, short, reusable)
         except Exception:  # a problem, a mismatch, or a bug in the shortcut itself
             pass  # read it whole: its problems are worded and placed as a full read does
     return _read(text, filename, env, resolve_secrets, config_hash, None, reusable)

@@ -62,11 +62,10 @@ class Layout:
             line = marks.get(("recordings", index), (0, 0))[0]
             if not first <= line < end:
                 return False
-        if self.tail_line:
-            keys = [k for k in value if marks.get((k,), (0, 0))[0] == self.tail_line]
-            if not keys:
-                return False
-        return True
+        # the tail's first line holds a top-level key: nothing ran over from the last item
+        return not self.tail_line or any(
+            marks.get((key,), (0, 0))[0] == self.tail_line for key in value
+        )
 
 
 def layout(text: str) -> Layout | None:
@@ -176,12 +175,9 @@ class Shortened:
     def source(self, clean: Mapping[int, Any]) -> Source:
         """The `Source` of the whole text, once the shortened read succeeded: what it reused
         and the recordings it read again and found `clean`."""
-        items, lines = self.layout.items, self.layout.lines
+        items = self.layout.items
         kept = {_digest(items[index]): kept for index, kept in self.reused.items()}
-        for index, recording in clean.items():
-            offset = recording.line - lines[index] if recording is not None else 0
-            kept.setdefault(_digest(items[index]), Kept(recording, offset))
-        return Source(self.layout.head, self.context, kept)
+        return Source(self.layout.head, self.context, _remember(self.layout, clean, kept))
 
 
 def source(
@@ -195,9 +191,12 @@ def source(
     cut = layout(text)
     if cut is None or not cut.matches(value, marks):
         return None
-    kept: dict[bytes, Kept] = {}
+    return Source(cut.head, context, _remember(cut, clean, {}))
+
+
+def _remember(cut: Layout, clean: Mapping[int, Any], kept: dict[bytes, Kept]) -> dict[bytes, Kept]:
+    """`kept`, plus each clean item's recording by its text, its line made relative."""
     for index, recording in clean.items():
-        line = cut.lines[index]
-        offset = recording.line - line if recording is not None else 0
+        offset = recording.line - cut.lines[index] if recording is not None else 0
         kept.setdefault(_digest(cut.items[index]), Kept(recording, offset))
-    return Source(cut.head, context, kept)
+    return kept

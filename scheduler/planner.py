@@ -196,6 +196,12 @@ def _shared(params: lvb.Params) -> lvb.Params:
     return _SHARED_PARAMS.setdefault(params, params)
 
 
+def _chunks(rec: Recording, window_start: datetime, window_end: datetime) -> list[Window]:
+    """An LVB window's chunks: at most 30 minutes real-time, one day scheduled."""
+    limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
+    return chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
+
+
 def _window_calls(
     provider: LvbProvider,
     rec: Recording,
@@ -204,9 +210,8 @@ def _window_calls(
     lead: timedelta,
 ) -> list[Call]:
     """Every chunk's call of one window (which of them are due is decided by the caller)."""
-    limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
     target = lvb.target(provider, rec.channel_id)
-    pieces = chunk_window(window_start, window_end, rec.chunk, rec.min_chunk, limit)
+    pieces = _chunks(rec, window_start, window_end)
     stamp = window_start.astimezone(CST).isoformat()
     before, after = (_shared(part) for part in lvb.recording_params(provider, rec))
     return [
@@ -261,16 +266,16 @@ def summary(
         provider = config.providers[rec.provider]
         if isinstance(provider, LvbProvider):
             lead = _lead(rec)
-            limit = REALTIME_MAX_CHUNK if rec.mode == "realtime" else SCHEDULED_MAX_CHUNK
             instants = [
                 start - lead
                 for window in _open_windows(config, rec, _Memo(), now, until)
-                for start, end in chunk_window(*window, rec.chunk, rec.min_chunk, limit)
+                for start, end in _chunks(rec, *window)
                 if not (end <= now or start - lead >= until)  # recording_calls' test
             ]
         else:
             instants = [c.at for c in recording_calls(config, rec, now, until)]
         count += len(instants)
-        if instants and (first is None or min(instants) < first):
-            first = min(instants)
+        if instants:
+            earliest = min(instants)
+            first = earliest if first is None or earliest < first else first
     return count, first

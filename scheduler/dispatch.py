@@ -11,7 +11,9 @@ Rules, in order, each time a call fires:
 4. a call to a target that another call hit less than 3 s ago, for an overlapping span of
    time, is suppressed: the provider may create a duplicate task (`call.duplicate_suppressed`).
    Back-to-back chunks of one window do not overlap, so timer jitter between them (3 s chunks
-   fired 2.998 s apart) never drops a chunk;
+   fired 2.998 s apart) never drops a chunk. It is checked at the call's instant, after its
+   claim: the engine hands calls over early (`fire(early=True)`) so that their claims are
+   durable before the instant, and the 3 s are between send times;
 5. otherwise it is claimed (durably), marked `sent` (durably) and sent; transient failures are
    retried at least `retry_spacing` (>= 3 s) apart, a bounded number of times, never so late
    that the retry would land inside the duplicate window of the chunk's end. `ret != 0` is
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +81,7 @@ class Dispatcher:
         dry_run: bool = False,
         clock: Callable[[], datetime] = wall_clock,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
@@ -87,6 +90,7 @@ class Dispatcher:
         self.dry_run = dry_run
         self.clock = clock
         self.monotonic = monotonic
+        self._sleep = sleep or asyncio.sleep  # the wait for a call's instant (`early`)
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         self._in_flight: set[str] = set()
         self._limiters: dict[str, Limiter] = {}
@@ -150,15 +154,19 @@ class Dispatcher:
         self.metrics.duplicate_suppressed(call.provider)
         log.info("call.duplicate_suppressed", **fields, reason=reason)
 
-    async def fire(self, call: Call) -> State:
-        """Send `call` at most once; return the state it ended in."""
+    async def fire(self, call: Call, *, early: bool = False) -> State:
+        """Send `call` at most once; return the state it ended in.
+
+        `early`: the engine hands the call over before its instant (engine.STAGE_LEAD). It is
+        admitted and claimed (durably) at once and sent at `call.at`, not before: the claims of
+        a burst are then written before its instant instead of between it and the requests."""
         fields = call.log_fields()
         if call.key in self._in_flight:
             self._not_again(call, fields, "already in flight")
             return State.SENT
         self._in_flight.add(call.key)
         try:
-            return await self._fire(call, fields)
+            return await self._fire(call, fields, early)
         except StoreError as exc:
             log.error(
                 "call.failed",
@@ -180,7 +188,8 @@ class Dispatcher:
         await self.ledger.update(call.key, state, now, detail=detail)
         return True
 
-    async def _fire(self, call: Call, fields: dict[str, Any]) -> State:
+    async def _fire(self, call: Call, fields: dict[str, Any], early: bool) -> State:
+        fresh = False  # claimed here for the first time (not taken over or recovered)
         while True:  # each round re-reads the ledger: a peer may have moved the call on
             entry = await self.ledger.get(call.key)
             held = None
@@ -223,21 +232,25 @@ class Dispatcher:
                     log.error("call.missed", **fields, lateness_ms=_ms(now - call.at))
                     self._outcome(call, State.MISSED)
                 return State.MISSED
-            previous = self._reserve_target(call)
-            if previous is not None:
-                await self._record(call, None, State.SUPPRESSED, previous)
-                self.metrics.duplicate_suppressed(call.provider)
-                self._outcome(call, State.SUPPRESSED)
-                log.warning(
-                    "call.duplicate_suppressed",
-                    **fields,
-                    reason="same target within 3s",
-                    previous_call_key=previous,
-                )
-                return State.SUPPRESSED
             if await self.ledger.claim(call, now):
+                fresh = True
                 break
             # lost the claim (a peer, or the target's 3 s window): the next round says which
+        if early:
+            await self._until(call.at)
+        # the 3 s rule is about send times: it is checked at the instant, after any early claim
+        previous = self._reserve_target(call) if fresh else None
+        if previous is not None:
+            await self.ledger.update(call.key, State.SUPPRESSED, self.clock(), detail=previous)
+            self.metrics.duplicate_suppressed(call.provider)
+            self._outcome(call, State.SUPPRESSED)
+            log.warning(
+                "call.duplicate_suppressed",
+                **fields,
+                reason="same target within 3s",
+                previous_call_key=previous,
+            )
+            return State.SUPPRESSED
         if self.dry_run:
             await self.ledger.update(call.key, State.OK, self.clock(), detail="dry run")
             log.info("call.dry_run", **fields, params=call.to_json()["params"])
@@ -246,6 +259,12 @@ class Dispatcher:
         if settled is not None:
             return settled
         return await self._send(call, fields, attempt=0, uncertain=False)
+
+    async def _until(self, at: datetime) -> None:
+        """Wait until the wall clock reads `at` (asleep on the monotonic clock, which can end a
+        hair early by the wall's reading: then the rest is waited too)."""
+        while (delay := (at - self.clock()).total_seconds()) > 0:
+            await self._sleep(delay)
 
     async def _wait_for_peer(
         self, call: Call, fields: dict[str, Any], peer: str, seconds: float

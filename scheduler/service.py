@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler import __version__, heap
 from scheduler.config import CST, Config
 from scheduler.control import ControlServer
 from scheduler.dispatch import Dispatcher
-from scheduler.engine import Engine
+from scheduler.engine import STAGE_LEAD, Engine
 from scheduler.http_api import HttpApi
 from scheduler.ledger import Ledger
 from scheduler.logs import get_logger
@@ -66,7 +66,11 @@ class Service:
             clock=clock,
             metrics=self.metrics,
         )
-        self.engine = Engine(self.dispatcher)
+        # A shared ledger's claim is leased, and reserves the provider target on the database's
+        # clock: claiming there a second early would hold leases longer and move the 3 s rule's
+        # clock by as much. Calls are handed over early only with a single-owner ledger.
+        lead = timedelta(0) if ledger.owner else STAGE_LEAD
+        self.engine = Engine(self.dispatcher, lead=lead)
         self.reloader = Reloader(
             config,
             self.engine,

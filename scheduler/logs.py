@@ -13,6 +13,7 @@ see docs/benchmarks.md for the profile. None of them skips the redaction of any 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import sys
@@ -101,6 +102,23 @@ def _add_times(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+def _json_default(obj: Any) -> Any:
+    """What json cannot write: `__structlog__()` if the object has one, else its repr (as
+    structlog's JSONRenderer does)."""
+    try:
+        return obj.__structlog__()
+    except AttributeError:
+        return repr(obj)
+
+
+#: json.dumps(default=...) builds a JSONEncoder for every line; one is enough (same output).
+_ENCODER = json.JSONEncoder(default=_json_default)
+
+
+def _dumps(obj: Any, **_: Any) -> str:
+    return _ENCODER.encode(obj)
+
+
 class _Line:
     """What recsched's own (structlog) loggers write to: the finished line goes to the stream
     of the handler `configure` installed, under that handler's lock, exactly as a stdlib record
@@ -109,14 +127,17 @@ class _Line:
 
     def __init__(self, name: str = "recsched") -> None:
         self.name = name
+        #: The stdlib logger of this name, whose level gates the lines (loggers live forever).
+        self.stdlib = logging.getLogger(name)
 
     def write(self, line: str) -> None:
         handler = _current.handler
         try:
             handler.acquire()
             try:
-                handler.stream.write(line + "\n")
-                handler.flush()
+                stream = handler.stream
+                stream.write(line + "\n")
+                stream.flush()  # as StreamHandler.flush, under the lock already held
             finally:
                 handler.release()
         except RecursionError:
@@ -134,7 +155,7 @@ class _Current:
     and read this at each line, so a reconfiguration applies to loggers made before it."""
 
     handler: logging.StreamHandler[TextIO] = logging.StreamHandler(sys.stdout)
-    render: Processor = structlog.processors.JSONRenderer()
+    render: Processor = structlog.processors.JSONRenderer(_dumps)
     tracebacks: Processor = _TRACEBACKS
 
 
@@ -178,7 +199,8 @@ _LEVELS = {
 def _level_gate(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
     """Drop a line below its logger's stdlib level (the root's, unless one is set), as the
     stdlib logger did when lines went through it."""
-    if not logging.getLogger(logger.name).isEnabledFor(_LEVELS.get(method, logging.INFO)):
+    stdlib = getattr(logger, "stdlib", None) or logging.getLogger(logger.name)
+    if not stdlib.isEnabledFor(_LEVELS.get(method, logging.INFO)):
         raise structlog.DropEvent
     return event_dict
 
@@ -204,7 +226,7 @@ def configure(
         _add_times,
     ]
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(_dumps)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )

@@ -38,6 +38,7 @@ from scheduler.ledger import Entry, Ledger, State
 from scheduler.limits import Limiter
 from scheduler.logs import get_logger, register_secret
 from scheduler.metrics import Metrics
+from scheduler.release import Release
 from scheduler.senders import Context, Sender, Senders
 from scheduler.store import StoreError
 from scheduler.transport import Transport
@@ -81,7 +82,7 @@ class Dispatcher:
         dry_run: bool = False,
         clock: Callable[[], datetime] = wall_clock,
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        until: Callable[[datetime], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
@@ -90,7 +91,8 @@ class Dispatcher:
         self.dry_run = dry_run
         self.clock = clock
         self.monotonic = monotonic
-        self._sleep = sleep or asyncio.sleep  # the wait for a call's instant (`early`)
+        #: The wait of an early call for its instant (release.py: one timer per instant).
+        self._until = until or Release(clock).until
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         self._in_flight: set[str] = set()
         self._limiters: dict[str, Limiter] = {}
@@ -259,12 +261,6 @@ class Dispatcher:
         if settled is not None:
             return settled
         return await self._send(call, fields, attempt=0, uncertain=False)
-
-    async def _until(self, at: datetime) -> None:
-        """Wait until the wall clock reads `at` (asleep on the monotonic clock, which can end a
-        hair early by the wall's reading: then the rest is waited too)."""
-        while (delay := (at - self.clock()).total_seconds()) > 0:
-            await self._sleep(delay)
 
     async def _wait_for_peer(
         self, call: Call, fields: dict[str, Any], peer: str, seconds: float

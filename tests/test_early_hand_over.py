@@ -46,14 +46,14 @@ def _text(moment: datetime) -> str:
 
 
 class FakeTime:
-    """The dispatcher's clocks and its wait for an instant: waiting moves both clocks on at
-    once, and what the ledger and the fake held when the wait began is noted."""
+    """The dispatcher's clocks and its wait for an instant: waiting moves both clocks on to
+    the instant at once, and what the ledger and the fake held when the wait began is noted."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
         self.mono = 1000.0
-        self.slept: list[float] = []
-        self.on_sleep: Callable[[], object] = lambda: None
+        self.waited: list[float] = []
+        self.on_wait: Callable[[], object] = lambda: None
 
     def clock(self) -> datetime:
         return self.now
@@ -61,11 +61,10 @@ class FakeTime:
     def monotonic(self) -> float:
         return self.mono
 
-    async def sleep(self, seconds: float) -> None:
-        self.on_sleep()
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
-        self.mono += seconds
+    async def until(self, at: datetime) -> None:
+        self.on_wait()
+        self.waited.append((at - self.now).total_seconds())
+        self.at(max(at, self.now))
         await asyncio.sleep(0)
 
     def at(self, moment: datetime) -> None:
@@ -92,7 +91,7 @@ async def test_an_early_call_is_durably_claimed_before_its_instant_and_sent_at_i
         seen.append((await ledger.store.get(call.key), len(fake_lvb.received)))
 
     pending: list[asyncio.Task[None]] = []
-    fake.on_sleep = lambda: pending.append(asyncio.ensure_future(look()))
+    fake.on_wait = lambda: pending.append(asyncio.ensure_future(look()))
     dispatcher = Dispatcher(
         config,
         Transport(),
@@ -100,7 +99,7 @@ async def test_an_early_call_is_durably_claimed_before_its_instant_and_sent_at_i
         senders=provider_senders,
         clock=fake.clock,
         monotonic=fake.monotonic,
-        sleep=fake.sleep,
+        until=fake.until,
     )
     try:
         assert await dispatcher.fire(call, early=True) == State.OK
@@ -108,7 +107,7 @@ async def test_an_early_call_is_durably_claimed_before_its_instant_and_sent_at_i
     finally:
         await dispatcher.transport.close()
         await ledger.close()
-    assert fake.slept == [pytest.approx(0.8)]  # it waited for its instant ...
+    assert fake.waited == [pytest.approx(0.8)]  # it waited for its instant ...
     ((stored, requests_then),) = seen
     assert stored is not None and stored.state == State.CLAIMED  # ... claimed on disk already
     assert requests_then == 0
@@ -149,7 +148,7 @@ async def test_the_3s_rule_counts_from_the_send_not_from_an_early_hand_over(
         senders=provider_senders,
         clock=fake.clock,
         monotonic=fake.monotonic,
-        sleep=fake.sleep,
+        until=fake.until,
     )
     try:
         assert await dispatcher.fire(first) == State.OK

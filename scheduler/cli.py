@@ -358,8 +358,9 @@ def _run(args: argparse.Namespace) -> int:
 
     logs.configure(json=_json_logs(args.log_format), level=args.log_level)
     config = load_config(args.config, reusable=True)  # a reload reads only what changed
-    from scheduler import daemon  # aiohttp, SQLAlchemy, APScheduler: only to run
+    from scheduler import daemon, heap  # aiohttp, SQLAlchemy, APScheduler: only to run
 
+    heap.tune()  # the collector's thresholds for a daemon's bursts
     return asyncio.run(daemon.run(config, dry_run=args.dry_run))
 
 

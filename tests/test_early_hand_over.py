@@ -232,3 +232,35 @@ def test_only_a_single_owner_ledger_hands_calls_over_early(write_config: WriteCo
     shared = Service(config, Peered(), dry_run=False, clock=lambda: datetime.now(UTC))
     assert alone.engine.lead == STAGE_LEAD > timedelta(0)
     assert shared.engine.lead == timedelta(0)
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_a_stop_in_the_last_second_still_sends_the_claimed_call_at_its_instant(
+    fake_lvb: FakeLvb, write_config: WriteConfig
+) -> None:
+    # SIGTERM after a call was claimed early: the drain lets it go at its instant (claimed
+    # calls are in flight), it is neither dropped nor sent early
+    config = _config(
+        write_config,
+        fake_lvb.url,
+        f"  - {{name: soon, channel_id: s, start: '{_start(2)}', duration: 60s}}",
+    )
+    now = datetime.now(UTC)
+    (call,) = plan(config, now)
+    ledger = MemoryLedger()
+    transport = Transport()
+    engine = Engine(
+        Dispatcher(config, transport, ledger, senders=provider_senders),
+        lead=timedelta(seconds=5),
+    )
+    engine.start()
+    try:
+        assert engine.schedule([call], now) == 1 and engine.in_flight() == 1
+        assert await engine.stop(20) == 0  # none had to be cancelled
+    finally:
+        await transport.close()
+    (received,) = fake_lvb.received
+    assert received.params["Param.s.channel_id"] == "s"
+    entry = await ledger.get(call.key)
+    assert entry is not None and entry.state == State.OK
+    assert entry.sent_at is not None and entry.sent_at >= call.at

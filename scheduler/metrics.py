@@ -50,9 +50,9 @@ RELOAD_RESULTS = ("success", "failure")
 class Metrics:
     def __init__(self, version: str = "") -> None:
         self.registry = CollectorRegistry()
-        self._outcome_series = {}
-        self._lateness_series = {}
-        self._skew_series = {}
+        #: Labelled series by (metric, label values), looked up once each: `labels()` checks
+        #: and sorts its arguments under a lock (1.3-1.9 us, three times a call in a burst).
+        self._series: dict[tuple[Any, ...], Any] = {}
         r = self.registry
         ProcessCollector(registry=r)
         Info("recsched_build", "The running recsched's version.", registry=r).info(
@@ -129,11 +129,13 @@ class Metrics:
             registry=r,
         )
 
-    #: The labelled series a burst touches for every call, looked up once each (`labels()`
-    #: checks and sorts its arguments under a lock: 1.5-3 us, twice or three times a call).
-    _outcome_series: dict[tuple[str, str, str], Any]
-    _lateness_series: dict[str, Any]
-    _skew_series: dict[str, Any]
+    def _child(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)` (values in the metric's label order), looked up once."""
+        key = (metric, *values)
+        child = self._series.get(key)
+        if child is None:
+            child = self._series[key] = metric.labels(*values)
+        return child
 
     def declare(self, actions: Mapping[str, Iterable[str]]) -> None:
         """Create, at 0, every per-provider series for `actions` (provider -> its actions)."""
@@ -158,19 +160,11 @@ class Metrics:
             raise ValueError(
                 f"call outcome must be one of {', '.join(sorted(OUTCOMES))}, not {outcome!r}"
             )
-        key = (provider, action, outcome)
-        counter = self._outcome_series.get(key)
-        if counter is None:
-            counter = self._calls.labels(provider=provider, action=action, outcome=outcome)
-            self._outcome_series[key] = counter
-        counter.inc()
+        self._child(self._calls, provider, action, outcome).inc()
 
     def call_lateness(self, provider: str, seconds: float) -> None:
         """Observe how late a call was sent; negative (early) is recorded as 0."""
-        histogram = self._lateness_series.get(provider)
-        if histogram is None:
-            histogram = self._lateness_series[provider] = self._lateness.labels(provider=provider)
-        histogram.observe(max(0.0, seconds))
+        self._child(self._lateness, provider).observe(max(0.0, seconds))
 
     def retry(self, provider: str) -> None:
         self._retries.labels(provider=provider).inc()
@@ -200,10 +194,7 @@ class Metrics:
 
     def clock_skew(self, provider: str, seconds: float) -> None:
         """Provider's clock minus ours (see scheduler.clock.provider_skew)."""
-        gauge = self._skew_series.get(provider)
-        if gauge is None:
-            gauge = self._skew_series[provider] = self._skew.labels(provider=provider)
-        gauge.set(seconds)
+        self._child(self._skew, provider).set(seconds)
 
     def store_healthy(self, ok: bool) -> None:
         self._store.set(1 if ok else 0)

@@ -117,9 +117,9 @@ def burst_pairs(fake: Fake, pairs: int) -> Result:
     `pairs` times: each pair's ratio is taken within the pair (the machine's load moves
     between pairs more than within one), and the median pair is reported.
 
-    One floor burst runs first and is not counted: the fake's first 1,000 requests are slower
-    (in 12 of 12 two-pair runs the first pair's floor was the slower one), which flattered
-    recsched's first pair."""
+    One floor burst runs first and is not counted: in 12 of 12 two-pair runs the first pair had
+    the lower ratio (its floor was the slower one in 11), which flattered recsched. The cause is
+    inferred, not measured: the first 1,000 requests a fresh fake process serves."""
 
     def make(t0: datetime) -> workloads.Workload:
         return workloads.burst(t0, 1000)

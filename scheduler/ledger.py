@@ -173,13 +173,29 @@ class Ledger(Protocol):
 
 class MemoryLedger:
     """Ledger kept in this process only (lost on restart). It has no peers: it never waits on a
-    lease and every takeover succeeds."""
+    lease and every takeover succeeds.
+
+    Entries are also indexed by window (recording, window start): each window's close reads its
+    entries, and when a large schedule's windows end together (1,000 at the top of an hour) a
+    scan of every entry per window held the event loop for about a second (docs/benchmarks.md)."""
 
     owner = ""
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
-        self._entries: dict[str, Entry] = {e.key: e for e in entries}
+        self._entries: dict[str, Entry] = {}
+        #: (recording, window start) -> its keys, in the order of _entries (a dict as an ordered
+        #: set): window() sorts by chunk, and a window's calls of one chunk keep that order.
+        self._windows: dict[tuple[str, datetime], dict[str, None]] = {}
         self._last_seen: datetime | None = None
+        for entry in entries:
+            self.put(entry)
+
+    def _keep(self, entries: dict[str, Entry]) -> None:
+        """Keep only `entries` (a filtered copy of _entries), the window index with them."""
+        self._entries = entries
+        self._windows = {}
+        for entry in entries.values():
+            self._windows.setdefault((entry.recording, entry.window_start), {})[entry.key] = None
 
     @property
     def healthy(self) -> bool:
@@ -207,9 +223,9 @@ class MemoryLedger:
 
     async def prune(self, now: datetime, retention: timedelta) -> None:
         cutoff = now - retention
-        self._entries = {
-            k: e for k, e in self._entries.items() if (e.updated_at or e.scheduled_at) >= cutoff
-        }
+        self._keep(
+            {k: e for k, e in self._entries.items() if (e.updated_at or e.scheduled_at) >= cutoff}
+        )
 
     async def mark_sent(
         self, key: str, now: datetime, *, attempts: int, uncertain: bool, hold_s: float
@@ -224,7 +240,12 @@ class MemoryLedger:
         return True
 
     def put(self, entry: Entry) -> None:
+        old = self._entries.get(entry.key)
         self._entries[entry.key] = entry
+        window = (entry.recording, entry.window_start)
+        if old is not None and (old.recording, old.window_start) != window:
+            self._windows[old.recording, old.window_start].pop(old.key, None)
+        self._windows.setdefault(window, {})[entry.key] = None
 
     async def claim(self, call: Call, now: datetime) -> bool:
         return self.claim_now(call, now)
@@ -232,7 +253,7 @@ class MemoryLedger:
     def claim_now(self, call: Call, now: datetime) -> bool:
         if call.key in self._entries:
             return False
-        self._entries[call.key] = Entry.claimed(call, now)
+        self.put(Entry.claimed(call, now))
         return True
 
     async def update(
@@ -287,21 +308,15 @@ class MemoryLedger:
         return self._entries.get(key)
 
     async def window(self, recording: str, window_start: datetime) -> list[Entry]:
-        return sorted(
-            (
-                e
-                for e in self._entries.values()
-                if e.recording == recording and e.window_start == window_start
-            ),
-            key=lambda e: e.chunk,
-        )
+        keys = self._windows.get((recording, window_start), ())
+        return sorted((self._entries[k] for k in keys), key=lambda e: e.chunk)
 
     def entries(self) -> list[Entry]:
         return list(self._entries.values())
 
     def forget_before(self, moment: datetime) -> None:
         """Drop entries whose span ended before `moment` (they can no longer be planned)."""
-        self._entries = {k: e for k, e in self._entries.items() if e.span_end >= moment}
+        self._keep({k: e for k, e in self._entries.items() if e.span_end >= moment})
 
     async def close(self) -> None:
         return None

@@ -229,3 +229,22 @@ def test_a_live_follow_up_is_a_live_call_carrying_the_task_id() -> None:
     )
     assert isinstance(call, LiveCall)
     assert json.loads(call.data) == {"TaskId": "T1"}
+
+
+def test_an_lvb_call_is_built_as_its_frozen_dataclass_would_build_it() -> None:
+    """LvbCall writes its own __init__ (for speed): it takes every field, sets each to what
+    was given, and the call stays frozen, comparable, hashable and replaceable."""
+    import inspect
+
+    names = [f.name for f in dataclasses.fields(LvbCall)]
+    taken = [n for n in inspect.signature(LvbCall.__init__).parameters if n != "self"]
+    assert taken == names  # a field added to BaseCall must be added to LvbCall.__init__ too
+    given = {**COMMON, "key": "news/k/1/x", "provider": "lvb", "action": "Live_Tape_Start"}
+    given |= {"target": "lvb:t", "params": LVB_PARAMS}
+    call = LvbCall(**given)  # type: ignore[arg-type]
+    assert {n: getattr(call, n) for n in names} == given
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        call.key = "other"  # type: ignore[misc]
+    assert dataclasses.replace(call) == call and hash(dataclasses.replace(call)) == hash(call)
+    assert dataclasses.replace(call, chunk=2).chunk == 2 and call.chunk == 1
+    assert call != dataclasses.replace(call, key="news/k/2/x")

@@ -5,7 +5,9 @@ each kind has only the fields that mean something for it, and `to_json` (the `re
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -234,8 +236,6 @@ def test_a_live_follow_up_is_a_live_call_carrying_the_task_id() -> None:
 def test_an_lvb_call_is_built_as_its_frozen_dataclass_would_build_it() -> None:
     """LvbCall writes its own __init__ (for speed): it takes every field, sets each to what
     was given, and the call stays frozen, comparable, hashable and replaceable."""
-    import inspect
-
     names = [f.name for f in dataclasses.fields(LvbCall)]
     taken = [n for n in inspect.signature(LvbCall.__init__).parameters if n != "self"]
     assert taken == names  # a field added to BaseCall must be added to LvbCall.__init__ too
@@ -254,8 +254,6 @@ def test_lvb_calls_take_no_more_memory_than_the_generated_dataclass() -> None:
     """A large plan holds tens of thousands of LvbCalls: the hand-written __init__ must leave
     their dicts sharing keys as the generated one does (one __dict__.update made each call's
     dict its own: 8 MB more per 24,000 calls, over the daemon's 150 MB budget)."""
-    import tracemalloc
-
     spec = [(f.name, f.type) for f in dataclasses.fields(LvbCall)]
     generated = dataclasses.make_dataclass("Generated", spec, frozen=True, kw_only=True)
     given = {**COMMON, "key": "k", "provider": "lvb", "action": "a", "target": "t", "params": ()}

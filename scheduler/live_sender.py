@@ -61,6 +61,10 @@ class LiveSender:
     async def before(self, call: Call, fields: dict[str, Any]) -> State | None:
         return None
 
+    def prepare(self, call: Call) -> None:
+        """Nothing: a web/LIVE request is signed at its send (its body and headers carry the
+        time, and it may depend on an earlier call's outcome)."""
+
     async def request(self, call: Call, sent_at: datetime) -> Request | ProviderError:
         assert isinstance(call, LiveCall), call.key
         provider = self._live(call)

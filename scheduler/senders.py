@@ -55,6 +55,10 @@ class Sender(Protocol):
     async def before(self, call: Call, fields: dict[str, Any]) -> State | None:
         """Settle `call` without a request (e.g. nothing to act on), or None to send it."""
 
+    def prepare(self, call: Call) -> None:
+        """Before the call's instant (it was handed over early): work that makes `request`
+        cheaper at the instant and never changes what it builds. May do nothing."""
+
     async def request(self, call: Call, sent_at: datetime) -> Request | ProviderError:
         """The signed request for one attempt at `sent_at`, built before it is marked `sent`;
         a ProviderError if it cannot be built (then nothing is sent)."""

@@ -60,6 +60,10 @@ class WebSender:
         )
         return self.ctx.outcome(call, state)
 
+    def prepare(self, call: Call) -> None:
+        """Nothing: a web/LIVE request is signed at its send (its body and headers carry the
+        time, and it may depend on an earlier call's outcome)."""
+
     async def request(self, call: Call, sent_at: datetime) -> Request | ProviderError:
         call = _web(call)
         task_id = await self.web.task_id(call) if call.needs else ""

@@ -17,7 +17,8 @@ Rules, in order, each time a call fires:
 5. otherwise it is claimed (durably), marked `sent` (durably) and sent; transient failures are
    retried at least `retry_spacing` (>= 3 s) apart, a bounded number of times, never so late
    that the retry would land inside the duplicate window of the chunk's end. `ret != 0` is
-   never retried.
+   never retried. A success is recorded once no other request awaits its answer, at most
+   0.5 s later (wire.py: in a burst, the requests still queued go first).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from scheduler.release import Release
 from scheduler.senders import Context, Sender, Senders
 from scheduler.store import StoreError
 from scheduler.transport import Transport
+from scheduler.wire import Wire
 
 log = get_logger("recsched.call")
 #: A watched call is looked at again this long after its holder's lease ends.
@@ -84,6 +86,7 @@ class Dispatcher:
         monotonic: Callable[[], float] = time.monotonic,
         until: Callable[[datetime], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
+        wire: Wire | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.transport = transport
@@ -95,6 +98,8 @@ class Dispatcher:
         self._until = until or Release(clock).until
         self._last_hit: dict[str, tuple[float, Call]] = {}  # target -> (monotonic, last call)
         self._in_flight: set[str] = set()
+        #: Requests awaiting their answer; an answer is recorded once none does (wire.py).
+        self.wire = wire or Wire()
         self._limiters: dict[str, Limiter] = {}
         self.use(config)
         self._closing = asyncio.Event()
@@ -323,7 +328,8 @@ class Dispatcher:
         if attempt == 1:
             self.metrics.call_lateness(call.provider, (sent_at - call.at).total_seconds())
         try:
-            return timing, started, await request()
+            with self.wire.request():
+                return timing, started, await request()
         except ProviderError as exc:
             return timing, started, exc
 
@@ -351,6 +357,7 @@ class Dispatcher:
                 log.error("call.missed", **fields, lateness_ms=late, reason=reason)
                 return self._outcome(call, State.MISSED)
             if isinstance(result, str):
+                await self.wire.quiet()  # requests still on the wire go first (wire.py)
                 await self.ledger.update(call.key, State.OK, self.clock(), task_id=result)
                 log.info("call.ok", **fields, **timing, latency_ms=latency, ret=0, task_id=result)
                 return self._outcome(call, State.OK)

@@ -80,8 +80,17 @@ class Store(LeaseOps):
                 f"sqlite+aiosqlite:///{path}",
                 pool_size=1,
                 max_overflow=0,
+                pool_reset_on_return=None,  # _rollback_if_open instead
                 connect_args={"timeout": BUSY_TIMEOUT_S},
             )
+
+            @event.listens_for(engine.sync_engine, "reset")
+            def _rollback_if_open(dbapi_connection: Any, record: Any, state: Any) -> None:
+                """The pool's rollback on check-in, only when a transaction is still open (a
+                cancelled write): after the commit that ends every write it was one more
+                round trip to aiosqlite's thread, on the path of a burst's `sent` commit."""
+                if state.asyncio_safe and record.driver_connection.in_transaction:
+                    dbapi_connection.rollback()
 
             @event.listens_for(engine.sync_engine, "connect")
             def _pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -158,7 +167,11 @@ class Store(LeaseOps):
         inserted: set[str] = set()
         async with self._begin() as conn:
             if self.engine.dialect.name == "sqlite":
-                inserted = await conn.run_sync(_write_sqlite, entries, claims)
+                driver = (await conn.get_raw_connection()).driver_connection
+                try:
+                    inserted = await _write_sqlite(driver, entries, claims)
+                except sqlite3.Error as exc:
+                    raise StoreError(str(exc).splitlines()[0]) from None
                 for name, value in meta_values.items():
                     await self._set_meta(conn, name, value)
                 return inserted
@@ -272,9 +285,13 @@ _CLAIMS_PER_STATEMENT = _MAX_PARAMETERS // len(ROW_COLUMNS)
 _values = row_values(ROW_COLUMNS)
 
 
-def _write_sqlite(conn: Any, entries: Sequence[Entry], claims: Sequence[Entry]) -> set[str]:
+async def _write_sqlite(driver: Any, entries: Sequence[Entry], claims: Sequence[Entry]) -> set[str]:
     """Claims (each inserted unless its key exists; RETURNING names those inserted, atomic as
-    one statement), then whole rows upserted, in the caller's transaction."""
+    one statement), then whole rows upserted, in the caller's transaction, on aiosqlite's
+    connection (`driver`) itself: one round trip to its thread per statement. Through
+    SQLAlchemy's adapter each statement was three (cursor, execute, close), and in a burst
+    each round trip waits for a turn of the busy event loop: a burst's `sent` commit took
+    25-30 ms for 10 ms of work (docs/benchmarks.md). sqlite3 errors become StoreError."""
     inserted: set[str] = set()
     for first in range(0, len(claims), _CLAIMS_PER_STATEMENT):
         chunk = claims[first : first + _CLAIMS_PER_STATEMENT]
@@ -283,9 +300,9 @@ def _write_sqlite(conn: Any, entries: Sequence[Entry], claims: Sequence[Entry]) 
             "ON CONFLICT (key) DO NOTHING RETURNING key"
         )
         values = tuple(value for entry in chunk for value in _values(entry))
-        inserted.update(key for (key,) in conn.exec_driver_sql(statement, values).all())
+        inserted.update(key for (key,) in await driver.execute_fetchall(statement, values))
     if entries:
-        conn.exec_driver_sql(_UPSERT_SQL, [_values(entry) for entry in entries])
+        await driver.executemany(_UPSERT_SQL, [_values(entry) for entry in entries])
     return inserted
 
 

@@ -355,3 +355,30 @@ async def test_opening_without_create_never_creates_a_ledger(tmp_path: Path) -> 
         await Store.open(_url(tmp_path), create=False)
     assert not _db(tmp_path).exists()
     assert not _db(tmp_path).parent.exists()
+
+
+async def test_a_connection_given_back_inside_a_transaction_is_rolled_back(
+    tmp_path: Path,
+) -> None:
+    # The pool no longer rolls back after every write's commit (a round trip to aiosqlite's
+    # thread); a connection given back with a transaction still open (a write cancelled
+    # between its statement and its commit) is rolled back, or the next write would commit
+    # the half-done one with its own.
+    store = await _open(tmp_path)
+    orphan, kept = (Entry.claimed(call, T0) for call in _calls()[:2])
+    try:
+        conn = await store.engine.connect()
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute(
+            f"INSERT INTO calls ({store_module._COLUMNS}) VALUES {store_module._ROW}",
+            store_module._values(orphan),
+        )
+        assert driver.in_transaction
+        await conn.close()  # no commit
+        await store.write([kept], {})
+        assert await store.get(kept.key) is not None
+        assert await store.get(orphan.key) is None
+    finally:
+        await store.close()
+    with sqlite3.connect(_db(tmp_path)) as db:  # and not on disk either
+        assert [k for (k,) in db.execute("SELECT key FROM calls")] == [kept.key]

@@ -120,3 +120,28 @@ async def test_signed_urls_that_are_never_sent_are_not_kept_without_bound(
     assert list(sender._prepared) == [c.key for c in calls[-3:]]  # the oldest went first
     await asyncio.sleep(0)
     await dispatcher.transport.close()
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_a_dry_run_signs_nothing_ahead(write_config: Callable[..., Path]) -> None:
+    # a preview sends nothing: URLs signed ahead would only pile up, unsent, to the bound
+    config = _config(write_config, "http://127.0.0.1:9/lvb", "LVB_KEY")
+    (call,) = plan(config, datetime.now(UTC))
+    fake = FakeTime(call.at - timedelta(seconds=0.8))
+    dispatcher = Dispatcher(
+        config,
+        Transport(),
+        MemoryLedger(),
+        senders=provider_senders,
+        dry_run=True,
+        clock=fake.clock,
+        monotonic=fake.monotonic,
+        until=fake.until,
+    )
+    sender = dispatcher.senders["lvb"]
+    assert isinstance(sender, lvb_sender.LvbSender)
+    try:
+        assert await dispatcher.fire(call, early=True) == State.OK
+    finally:
+        await dispatcher.transport.close()
+    assert not sender._prepared

@@ -17,7 +17,7 @@ from scheduler.dispatch import Dispatcher
 from scheduler.durable import DurableLedger
 from scheduler.engine import STAGE_LEAD, Engine
 from scheduler.fakes.lvb import FakeLvb
-from scheduler.ledger import Entry, MemoryLedger, State
+from scheduler.ledger import Entry, Ledger, MemoryLedger, State
 from scheduler.planner import plan
 from scheduler.provider_senders import provider_senders
 from scheduler.service import Service
@@ -72,6 +72,19 @@ class FakeTime:
         self.mono += (moment - self.now).total_seconds()
         self.now = moment
 
+    def dispatcher(self, config: Config, ledger: Ledger, **options: Any) -> Dispatcher:
+        """The real dispatcher (LVB over a real Transport) on these clocks and this wait."""
+        return Dispatcher(
+            config,
+            Transport(),
+            ledger,
+            senders=provider_senders,
+            clock=self.clock,
+            monotonic=self.monotonic,
+            until=self.until,
+            **options,
+        )
+
 
 @pytest.mark.usefixtures("lvb_env")
 async def test_an_early_call_is_durably_claimed_before_its_instant_and_sent_at_it(
@@ -92,15 +105,7 @@ async def test_an_early_call_is_durably_claimed_before_its_instant_and_sent_at_i
 
     pending: list[asyncio.Task[None]] = []
     fake.on_wait = lambda: pending.append(asyncio.ensure_future(look()))
-    dispatcher = Dispatcher(
-        config,
-        Transport(),
-        ledger,
-        senders=provider_senders,
-        clock=fake.clock,
-        monotonic=fake.monotonic,
-        until=fake.until,
-    )
+    dispatcher = fake.dispatcher(config, ledger)
     try:
         assert await dispatcher.fire(call, early=True) == State.OK
         await asyncio.gather(*pending)
@@ -141,15 +146,7 @@ async def test_the_3s_rule_counts_from_the_send_not_from_an_early_hand_over(
     first, second = calls["a"], calls["b"]
     assert (second.at - first.at).total_seconds() == gap_s
     fake = FakeTime(first.at)
-    dispatcher = Dispatcher(
-        config,
-        Transport(),
-        MemoryLedger(),
-        senders=provider_senders,
-        clock=fake.clock,
-        monotonic=fake.monotonic,
-        until=fake.until,
-    )
+    dispatcher = fake.dispatcher(config, MemoryLedger())
     try:
         assert await dispatcher.fire(first) == State.OK
         fake.at(second.at - timedelta(seconds=1.5))

@@ -3,7 +3,6 @@ URL the instant itself would sign: same call, same provider settings, same secon
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,15 +52,7 @@ async def _fire_early(
     config: Config, fake: FakeTime, on_wait: Callable[[Dispatcher], object]
 ) -> tuple[Call, State]:
     (call,) = plan(config, datetime.now(UTC))
-    dispatcher = Dispatcher(
-        config,
-        Transport(),
-        MemoryLedger(),
-        senders=provider_senders,
-        clock=fake.clock,
-        monotonic=fake.monotonic,
-        until=fake.until,
-    )
+    dispatcher = fake.dispatcher(config, MemoryLedger())
     fake.on_wait = lambda: on_wait(dispatcher)
     try:
         return call, await dispatcher.fire(call, early=True)
@@ -118,7 +109,6 @@ async def test_signed_urls_that_are_never_sent_are_not_kept_without_bound(
     for call in calls:  # each suppressed or missed, say: none is ever sent
         sender.prepare(call)
     assert list(sender._prepared) == [c.key for c in calls[-3:]]  # the oldest went first
-    await asyncio.sleep(0)
     await dispatcher.transport.close()
 
 
@@ -128,16 +118,7 @@ async def test_a_dry_run_signs_nothing_ahead(write_config: Callable[..., Path]) 
     config = _config(write_config, "http://127.0.0.1:9/lvb", "LVB_KEY")
     (call,) = plan(config, datetime.now(UTC))
     fake = FakeTime(call.at - timedelta(seconds=0.8))
-    dispatcher = Dispatcher(
-        config,
-        Transport(),
-        MemoryLedger(),
-        senders=provider_senders,
-        dry_run=True,
-        clock=fake.clock,
-        monotonic=fake.monotonic,
-        until=fake.until,
-    )
+    dispatcher = fake.dispatcher(config, MemoryLedger(), dry_run=True)
     sender = dispatcher.senders["lvb"]
     assert isinstance(sender, lvb_sender.LvbSender)
     try:

@@ -171,7 +171,7 @@ class Store(LeaseOps):
                 try:
                     inserted = await _write_sqlite(driver, entries, claims)
                 except sqlite3.Error as exc:
-                    raise StoreError(str(exc).splitlines()[0]) from None
+                    raise StoreError(_reason(exc)) from None
                 for name, value in meta_values.items():
                     await self._set_meta(conn, name, value)
                 return inserted
@@ -307,5 +307,6 @@ async def _write_sqlite(driver: Any, entries: Sequence[Entry], claims: Sequence[
 
 
 def _reason(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None)
-    return str(original or exc).splitlines()[0]
+    """The first line of the database's own message (the error's name if it has none)."""
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).splitlines() or [type(original).__name__])[0]

@@ -382,3 +382,11 @@ async def test_a_connection_given_back_inside_a_transaction_is_rolled_back(
         await store.close()
     with sqlite3.connect(_db(tmp_path)) as db:  # and not on disk either
         assert [k for (k,) in db.execute("SELECT key FROM calls")] == [kept.key]
+
+
+def test_a_database_error_without_a_message_still_names_itself() -> None:
+    # StoreError's text goes into `store.error`: an empty driver message must not break it
+    assert store_module._reason(sqlite3.OperationalError()) == "OperationalError"
+    assert store_module._reason(sqlite3.OperationalError("disk I/O error\nmore")) == (
+        "disk I/O error"
+    )

@@ -1,7 +1,7 @@
-"""The floor: what our own stack can do at best. One aiohttp session (default connector, as
-recsched's transport uses), every call of an instant gathered at that instant, nothing else:
-no ledger, no scheduler, no logging. recsched's burst lateness is reported as a multiple of
-this one's, measured in the same run against the same fake.
+"""The floor: what our own stack can do at best. One aiohttp session (default connector: 100
+connections, as recsched's transport.CONNECTIONS), every call of an instant gathered at that
+instant, nothing else: no ledger, no scheduler, no logging. recsched's burst lateness is
+reported as a multiple of this one's, measured in the same run against the same fake.
 
     LVB_KEY=... python bench/baseline_aiohttp.py WORKLOAD.json
 

@@ -15,6 +15,12 @@ import aiohttp
 from scheduler import __version__
 from scheduler.errors import OutcomeUnknown, TransientError
 
+#: Connections open at once, shared by every provider (aiohttp's default, made explicit).
+#: Requests beyond wait in aiohttp for one, after their `sent` mark. Unbounded was slower:
+#: a 1,000-call burst opened 1,000 connections at once (docs/benchmarks.md, 2026-12-03).
+#: A choice, not a Tencent fact: one constant to change.
+CONNECTIONS = 100
+
 
 @dataclass(frozen=True)
 class Response:
@@ -29,7 +35,10 @@ class Transport:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            session = aiohttp.ClientSession(headers={"User-Agent": f"recsched/{__version__}"})
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS),
+                headers={"User-Agent": f"recsched/{__version__}"},
+            )
             # aiohttp re-sends an idempotent-method request (GET) once, silently, when the
             # connection drops after sending. Live_Tape_Start is a GET that creates a paid task,
             # so that resend is a duplicate recording. There is no public switch; this slot is

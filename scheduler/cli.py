@@ -253,8 +253,8 @@ def _plan(args: argparse.Namespace) -> int:
         zone = f"WINDOW START ({config.timezone.key})"
         rows = [(*r[:-1], text, r[-1]) for r, text in zip(rows, [zone, *local], strict=True)]
     widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
-    line = "  ".join(f"{{:<{width}}}" for width in widths)  # each cell padded to its column
-    sys.stdout.write("\n".join(line.format(*row).rstrip() for row in rows) + "\n")
+    line = "  ".join(f"%-{width}s" for width in widths)  # each cell padded to its column
+    sys.stdout.write("\n".join([(line % row).rstrip() for row in rows]) + "\n")
     return EXIT_OK
 
 
@@ -286,18 +286,18 @@ def _window_starts(config: Config, calls: list[Call]) -> list[str]:
 
 
 def _plan_row(c: Call) -> tuple[str, ...]:
-    at = format_cst(c.at)
     if isinstance(c, LvbCall):
         params = dict(c.params)
-        span = f"{params['Param.s.start_time']} → {params['Param.s.end_time'][11:]}"
+        start = params["Param.s.start_time"]  # format_cst(c.start), written when planned
         return (
-            at,
+            start if c.at == c.start else format_cst(c.at),  # a real-time call goes at its start
             c.recording,
             c.action,
             params["Param.s.channel_id"],
-            span,
+            f"{start} → {params['Param.s.end_time'][11:]}",
             f"{c.chunk}/{c.chunks}",
         )
+    at = format_cst(c.at)
     data = json.loads(c.data)
     if isinstance(c, LiveCall) and "StreamName" in data:  # a create: its stream and span
         span = (

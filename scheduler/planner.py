@@ -7,6 +7,7 @@ tasks of at most one day, each created `lead` before its start.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -246,6 +247,10 @@ def _window_calls(
     ]
 
 
+#: A plan's order: by instant, then key (the key is unique, so the order is total).
+_BY_TIME = operator.attrgetter("at", "key")
+
+
 def plan(config: Config, now: datetime, horizon: timedelta | None = None) -> list[Call]:
     """Every call due before `now + horizon` whose chunk is not over at `now`, sorted by time.
 
@@ -261,7 +266,7 @@ def plan(config: Config, now: datetime, horizon: timedelta | None = None) -> lis
         calls = [c for rec in config.recordings for c in recording_calls(config, rec, now, until)]
     finally:
         _previous_memos = {}  # recordings this plan did not ask about: removed or changed
-    return sorted(calls, key=lambda c: (c.at, c.key))
+    return sorted(calls, key=_BY_TIME)
 
 
 def summary(

@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from scheduler.calls import LvbCall
+from scheduler.cli import _plan_row
 from scheduler.config import parse_config
 from scheduler.planner import plan, summary
+from scheduler.providers.lvb import format_cst
 
 ENV = {"LVB_KEY": "k", "WEB_APP_KEY": "APIDkey", "WEB_APP_SECRET": "web-secret"}
 HEAD = """\
@@ -58,3 +61,28 @@ def test_summary_is_what_plan_says(kinds: list[int], zone: str, now: datetime, h
     moment, horizon = now.replace(tzinfo=UTC), timedelta(hours=hours)
     calls = plan(config, moment, horizon)
     assert summary(config, moment, horizon) == (len(calls), calls[0].at if calls else None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kinds=st.lists(st.integers(0, len(KINDS) - 1), min_size=1, max_size=8),
+    zone=st.sampled_from(ZONES),
+    now=st.datetimes(min_value=datetime(2027, 3, 12), max_value=datetime(2027, 3, 16)),
+)
+def test_each_plan_row_shows_its_calls_instant_and_span(
+    kinds: list[int], zone: str, now: datetime
+) -> None:
+    # `recsched plan`'s table reuses a real-time call's start_time text for its instant; a
+    # scheduled call (sent `lead` early) must still show its own instant
+    text = HEAD.format(zone=zone) + "".join(
+        f"  - {KINDS[k].format(n=i)}\n" for i, k in enumerate(kinds)
+    )
+    config = parse_config(text, "recsched.yaml", env=ENV)
+    for call in plan(config, now.replace(tzinfo=UTC), timedelta(hours=48)):
+        if not isinstance(call, LvbCall):
+            continue
+        at, recording, _, channel, span, chunk = _plan_row(call)
+        assert at == format_cst(call.at) and recording == call.recording
+        assert span == f"{format_cst(call.start)} → {format_cst(call.deadline)[11:]}"
+        assert channel == call.param("Param.s.channel_id")
+        assert chunk == f"{call.chunk}/{call.chunks}"

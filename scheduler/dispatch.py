@@ -324,14 +324,19 @@ class Dispatcher:
             "sent_at": _cst(sent_at),
             "lateness_ms": _ms(sent_at - call.at),
         }
-        log.info("call.sent", **fields, **timing)
+        # written once no other request awaits its answer, and before any other line about
+        # this call (wire.py): a burst's 1,000 lines no longer lie between it and its requests
+        write_sent = self.wire.later(lambda: log.info("call.sent", **fields, **timing))
         if attempt == 1:
             self.metrics.call_lateness(call.provider, (sent_at - call.at).total_seconds())
         try:
             with self.wire.request():
                 return timing, started, await request()
-        except ProviderError as exc:
-            return timing, started, exc
+        except BaseException as exc:  # a failure's line, a retry's, a stop: after call.sent
+            write_sent()
+            if isinstance(exc, ProviderError):
+                return timing, started, exc
+            raise
 
     async def _send(
         self, call: Call, fields: dict[str, Any], *, attempt: int, uncertain: bool

@@ -13,13 +13,19 @@ import pytest
 from scheduler.config import load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.durable import DurableLedger
-from scheduler.fakes.lvb import Delay, FakeLvb
+from scheduler.fakes.lvb import Delay, FakeLvb, Ret
 from scheduler.ledger import MemoryLedger, State
 from scheduler.planner import plan
 from scheduler.provider_senders import provider_senders
 from scheduler.transport import Transport
 from scheduler.wire import Wire
+from tests.conftest import LogCapture
 from tests.test_early_hand_over import _start
+
+
+def _lines(logs: LogCapture, recording: str) -> list[str]:
+    """The events logged about one recording's calls, in order."""
+    return [e["event"] for e in logs.events() if e.get("recording") == recording]
 
 
 async def _turns(n: int = 5) -> None:
@@ -85,6 +91,69 @@ async def test_a_cap_of_zero_never_waits() -> None:
         assert waiter.done()
 
 
+async def test_an_action_runs_at_once_when_nothing_is_on_the_wire() -> None:
+    wire, done = Wire(wait_max=60), []
+    wire.later(lambda: done.append("line"))
+    assert done == ["line"]
+
+
+async def test_actions_wait_for_the_wire_and_run_in_order_before_any_waiter_goes_on() -> None:
+    wire, order = Wire(wait_max=60), []
+
+    async def record() -> None:
+        await wire.quiet()
+        order.append("recorded")
+
+    with wire.request():
+        wire.later(lambda: order.append("sent 1"))
+        wire.later(lambda: order.append("sent 2"))
+        waiter = asyncio.ensure_future(record())
+        await _turns()
+        assert order == []  # a request is still on the wire
+    await _turns()
+    assert waiter.done() and order == ["sent 1", "sent 2", "recorded"]
+
+
+async def test_an_actions_handle_runs_it_now_and_only_once() -> None:
+    wire, done = Wire(wait_max=60), []
+    with wire.request():
+        run_now = wire.later(lambda: done.append("line"))
+        run_now()  # its call failed: its call.sent line must come before call.failed
+        run_now()
+        assert done == ["line"]
+    assert done == ["line"]
+
+
+async def test_a_hung_request_holds_no_action_past_the_cap() -> None:
+    wire, done = Wire(wait_max=0.02), asyncio.Event()
+    with wire.request():
+        wire.later(done.set)
+        async with asyncio.timeout(10):  # a hang here is the failure
+            await done.wait()
+
+
+def _broken_line() -> None:
+    raise ZeroDivisionError
+
+
+async def test_an_action_that_raises_stops_neither_the_others_nor_the_waiters() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[BaseException] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+    wire, done = Wire(wait_max=60), []
+    try:
+        with wire.request():
+            wire.later(_broken_line)
+            wire.later(lambda: done.append("next"))
+            waiter = asyncio.ensure_future(wire.quiet())
+            await _turns()
+        await _turns()
+    finally:
+        loop.set_exception_handler(None)
+    assert done == ["next"] and waiter.done()
+    assert [type(e) for e in reported] == [ZeroDivisionError]
+
+
 class Watched(Wire):
     """The real Wire, which also says when an answer first waits to be recorded."""
 
@@ -100,7 +169,10 @@ class Watched(Wire):
 
 @pytest.mark.usefixtures("lvb_env")
 async def test_a_call_answered_while_another_waits_is_recorded_once_that_one_is_answered(
-    fake_lvb: FakeLvb, write_config: Callable[[str], Path], tmp_path: Path
+    fake_lvb: FakeLvb,
+    write_config: Callable[[str], Path],
+    tmp_path: Path,
+    captured_logs: LogCapture,
 ) -> None:
     config = load_config(
         write_config(
@@ -124,8 +196,12 @@ async def test_a_call_answered_while_another_waits_is_recorded_once_that_one_is_
             entry = await ledger.get(calls["quick"].key)
             assert entry is not None and entry.state == State.SENT
             assert wire.waiting == 1 and not quick.done()
+            assert _lines(captured_logs, "quick") == []  # its call.sent line waits too
             await fake_lvb.stop()  # slow is answered now
             assert await asyncio.gather(slow, quick) == [State.OK, State.OK]
+        assert _lines(captured_logs, "quick") == ["call.sent", "call.ok"]
+        (sent,) = (e for e in captured_logs.events("call.sent") if e["recording"] == "quick")
+        assert sent["sent_at"] <= sent["ts_cst"]  # written after it went, saying when it went
         for call in calls.values():  # both outcomes durable when fire() returned
             stored = await ledger.store.get(call.key)
             assert stored is not None and stored.state == State.OK and stored.task_id
@@ -157,6 +233,36 @@ async def test_a_hung_request_delays_another_calls_outcome_no_longer_than_the_ca
         async with asyncio.timeout(30):
             assert await dispatcher.fire(calls["quick"]) == State.OK
         assert not hung.done() and dispatcher.wire.open == 1
+        await fake_lvb.stop()
+        assert await hung == State.OK
+    finally:
+        await dispatcher.transport.close()
+
+
+@pytest.mark.usefixtures("lvb_env")
+async def test_a_failed_call_logs_call_sent_before_its_failure_while_others_are_on_the_wire(
+    fake_lvb: FakeLvb, write_config: Callable[[str], Path], captured_logs: LogCapture
+) -> None:
+    config = load_config(
+        write_config(
+            f"providers:\n  lvb: {{endpoint: '{fake_lvb.url}', appid: 1234, key: '${{LVB_KEY}}'}}\n"
+            "recordings:\n"
+            f"  - {{name: hung, channel_id: h, start: '{_start(-1)}', duration: 60s}}\n"
+            f"  - {{name: refused, channel_id: r, start: '{_start(-1)}', duration: 60s}}\n"
+        )
+    )
+    calls = {c.recording: c for c in plan(config, datetime.now(UTC))}
+    dispatcher = Dispatcher(
+        config, Transport(), MemoryLedger(), senders=provider_senders, wire=Wire(wait_max=60)
+    )
+    fake_lvb.inject(Delay(60), Ret(20601, "stream not live"))
+    try:
+        hung = asyncio.ensure_future(dispatcher.fire(calls["hung"]))
+        await fake_lvb.wait_for_requests(1, timeout=30)
+        async with asyncio.timeout(30):
+            assert await dispatcher.fire(calls["refused"]) == State.FAILED
+        assert dispatcher.wire.open == 1  # hung is still on the wire
+        assert _lines(captured_logs, "refused") == ["call.sent", "call.failed"]
         await fake_lvb.stop()
         assert await hung == State.OK
     finally:

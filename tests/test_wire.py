@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import load_config
+from scheduler.calls import Call
+from scheduler.config import Config, load_config
 from scheduler.dispatch import Dispatcher
 from scheduler.durable import DurableLedger
 from scheduler.fakes.lvb import Delay, FakeLvb, Ret
@@ -154,6 +155,23 @@ async def test_an_action_that_raises_stops_neither_the_others_nor_the_waiters() 
     assert [type(e) for e in reported] == [ZeroDivisionError]
 
 
+def _two_calls(
+    write_config: Callable[[str], Path], url: str, first: str, second: str
+) -> tuple[Config, dict[str, Call]]:
+    """Two LVB recordings whose one chunk each is due now, by name."""
+    config = load_config(
+        write_config(
+            f"providers:\n  lvb: {{endpoint: '{url}', appid: 1234, key: '${{LVB_KEY}}'}}\n"
+            "recordings:\n"
+            + "".join(
+                f"  - {{name: {name}, channel_id: {name}, start: '{_start(-1)}', duration: 60s}}\n"
+                for name in (first, second)
+            )
+        )
+    )
+    return config, {c.recording: c for c in plan(config, datetime.now(UTC))}
+
+
 class Watched(Wire):
     """The real Wire, which also says when an answer first waits to be recorded."""
 
@@ -174,15 +192,7 @@ async def test_a_call_answered_while_another_waits_is_recorded_once_that_one_is_
     tmp_path: Path,
     captured_logs: LogCapture,
 ) -> None:
-    config = load_config(
-        write_config(
-            f"providers:\n  lvb: {{endpoint: '{fake_lvb.url}', appid: 1234, key: '${{LVB_KEY}}'}}\n"
-            "recordings:\n"
-            f"  - {{name: slow, channel_id: s, start: '{_start(-1)}', duration: 60s}}\n"
-            f"  - {{name: quick, channel_id: q, start: '{_start(-1)}', duration: 60s}}\n"
-        )
-    )
-    calls = {c.recording: c for c in plan(config, datetime.now(UTC))}
+    config, calls = _two_calls(write_config, fake_lvb.url, "slow", "quick")
     ledger = await DurableLedger.open(f"sqlite:///{tmp_path}/recsched.db", datetime.now(UTC))
     wire = Watched(wait_max=60)
     dispatcher = Dispatcher(config, Transport(), ledger, senders=provider_senders, wire=wire)
@@ -214,15 +224,7 @@ async def test_a_call_answered_while_another_waits_is_recorded_once_that_one_is_
 async def test_a_hung_request_delays_another_calls_outcome_no_longer_than_the_cap(
     fake_lvb: FakeLvb, write_config: Callable[[str], Path]
 ) -> None:
-    config = load_config(
-        write_config(
-            f"providers:\n  lvb: {{endpoint: '{fake_lvb.url}', appid: 1234, key: '${{LVB_KEY}}'}}\n"
-            "recordings:\n"
-            f"  - {{name: hung, channel_id: h, start: '{_start(-1)}', duration: 60s}}\n"
-            f"  - {{name: quick, channel_id: q, start: '{_start(-1)}', duration: 60s}}\n"
-        )
-    )
-    calls = {c.recording: c for c in plan(config, datetime.now(UTC))}
+    config, calls = _two_calls(write_config, fake_lvb.url, "hung", "quick")
     dispatcher = Dispatcher(
         config, Transport(), MemoryLedger(), senders=provider_senders, wire=Wire(wait_max=0.05)
     )
@@ -243,15 +245,7 @@ async def test_a_hung_request_delays_another_calls_outcome_no_longer_than_the_ca
 async def test_a_failed_call_logs_call_sent_before_its_failure_while_others_are_on_the_wire(
     fake_lvb: FakeLvb, write_config: Callable[[str], Path], captured_logs: LogCapture
 ) -> None:
-    config = load_config(
-        write_config(
-            f"providers:\n  lvb: {{endpoint: '{fake_lvb.url}', appid: 1234, key: '${{LVB_KEY}}'}}\n"
-            "recordings:\n"
-            f"  - {{name: hung, channel_id: h, start: '{_start(-1)}', duration: 60s}}\n"
-            f"  - {{name: refused, channel_id: r, start: '{_start(-1)}', duration: 60s}}\n"
-        )
-    )
-    calls = {c.recording: c for c in plan(config, datetime.now(UTC))}
+    config, calls = _two_calls(write_config, fake_lvb.url, "hung", "refused")
     dispatcher = Dispatcher(
         config, Transport(), MemoryLedger(), senders=provider_senders, wire=Wire(wait_max=60)
     )

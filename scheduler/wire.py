@@ -10,9 +10,9 @@ A call's `call.sent` line waits in the same way when other requests are on the w
 writing 950 of them in the turn that sends a burst's requests cost ~38 ms of its p99; the
 line carries `sent_at`, and it is always written before any other line about its call.
 
-What this changes is only when an answered call's outcome row is written: its `sent` was
-durable before the request left, as before, and the outcome is durable before the call's
-task ends, as before. A crash inside the wait leaves the call `sent` without an answer, which
+What this changes is only when an answered call's outcome row and its lines are written: its
+`sent` was durable before the request left, as before, and the outcome is durable before the
+call's task ends, as before. A crash inside the wait leaves the call `sent` without an answer, which
 recovery treats as it treats a crash just after a request left (the sender decides: for LVB,
 `uncertain`, never sent again unless `resend_after_crash`).
 """

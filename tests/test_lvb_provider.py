@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
@@ -159,12 +159,58 @@ def test_an_error_status_is_transient_and_known_not_to_have_succeeded(status: in
 )
 def test_format_cst_writes_the_documented_format(moment: datetime) -> None:
     """`YYYY-MM-DD HH:MM:SS` in CST as strftime writes it, seconds truncated, from any zone
-    (and from UTC, whose instants are formatted once each: asked twice, the same answer)."""
+    (and from UTC, whose instants reuse their hour's text: asked twice, the same answer)."""
     expected = moment.astimezone(CST).strftime(lvb.TIME_FORMAT)
     assert lvb.format_cst(moment) == expected
     in_utc = moment.astimezone(UTC)
     assert lvb.format_cst(in_utc) == expected
     assert lvb.format_cst(in_utc.replace()) == expected
+
+
+@pytest.mark.parametrize(
+    "hour",
+    [
+        datetime(1900, 12, 31, 15, tzinfo=UTC),  # Shanghai's mean time (+08:05:43) ends at :54:17
+        datetime(1986, 5, 3, 18, tzinfo=UTC),  # summer time (+09) starts at the hour's end
+        datetime(1986, 9, 13, 17, tzinfo=UTC),  # and ends
+    ],
+)
+def test_format_cst_of_utc_instants_is_exact_where_the_offset_changes(hour: datetime) -> None:
+    """A UTC instant's text is built from its hour's (formatted once): exact even in the hours
+    around China's offset changes, every 7 s through them."""
+    for seconds in range(-3600, 7200, 7):
+        moment = hour + timedelta(seconds=seconds, microseconds=999_999)
+        assert lvb.format_cst(moment) == moment.astimezone(CST).strftime(lvb.TIME_FORMAT)
+
+
+class _HalfPastChange(tzinfo):
+    """+08:00, then +09:00 from 2030-01-01 12:30 UTC: a whole-hour offset changing inside a
+    UTC hour (China has never had one; its rules may change)."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        assert dt is not None
+        return timedelta(hours=9 if dt.replace(tzinfo=None) >= datetime(2030, 1, 1, 21, 30) else 8)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def fromutc(self, dt: datetime) -> datetime:
+        change = datetime(2030, 1, 1, 12, 30, tzinfo=self)
+        return dt + timedelta(hours=9 if dt >= change else 8)
+
+
+def test_format_cst_of_utc_instants_follows_a_change_inside_an_hour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    zone = _HalfPastChange()
+    monkeypatch.setattr(lvb, "CST", zone)
+    monkeypatch.setattr(lvb, "_CST_HOURS", {})
+    hour = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    texts = [lvb.format_cst(hour + timedelta(minutes=m)) for m in range(60)]
+    assert texts == [
+        (hour + timedelta(minutes=m)).astimezone(zone).strftime(lvb.TIME_FORMAT) for m in range(60)
+    ]
+    assert texts[29:31] == ["2030-01-01 20:29:00", "2030-01-01 21:30:00"]
 
 
 def test_start_params_keep_wire_order() -> None:

@@ -29,7 +29,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 def format_cst(moment: datetime) -> str:
     """`YYYY-MM-DD HH:MM:SS` in China Standard Time, whatever zone `moment` carries."""
     if moment.tzinfo is UTC:
-        return _format_utc(moment)  # the planner's instants: a few thousand distinct ones
+        return _format_utc(moment)  # the planner's instants: two per call it builds
     if moment.tzinfo is None:
         raise ValueError("refusing to format a naive datetime: its zone would be the host's")
     # TIME_FORMAT, written by isoformat (strftime costs twice as much: a plan formats two
@@ -37,12 +37,42 @@ def format_cst(moment: datetime) -> str:
     return moment.astimezone(CST).isoformat(" ")[:19]
 
 
-@functools.lru_cache(maxsize=8192)
+#: "MM:SS" for each second of an hour.
+_MINUTE_SECOND = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
+#: A UTC hour (days since year 1 * 24 + hour) -> its CST "YYYY-MM-DD HH:" ("" if the hour
+#: has no one whole-hour offset in CST), as met.
+_CST_HOURS: dict[int, str] = {}
+_HOUR = timedelta(hours=1)
+
+
 def _format_utc(moment: datetime) -> str:
-    """format_cst of a UTC instant, once per distinct instant: a 48-hour plan of 10,000
-    recordings formats 48,000 chunk times, about 2,700 distinct. (Only UTC, which has no
-    folds, so equal keys are the same instant.)"""
-    return moment.astimezone(CST).isoformat(" ")[:19]
+    """format_cst of a UTC instant, in a fifth of the time: through an hour in which CST is
+    UTC + a whole number of hours (every hour since 1901), the minute and second are the
+    instant's own and only the hour's text needs the zone, once per hour. A 48-hour plan of
+    10,000 recordings formats 48,000 times, 13,500 distinct (a cache of whole texts missed on
+    most of them)."""
+    hour = moment.toordinal() * 24 + moment.hour
+    prefix = _CST_HOURS.get(hour)
+    if prefix is None:
+        if len(_CST_HOURS) > 100_000:  # a daemon running for years
+            _CST_HOURS.clear()
+        prefix = _CST_HOURS[hour] = _hour_prefix(moment.replace(minute=0, second=0, microsecond=0))
+    if not prefix:
+        return moment.astimezone(CST).isoformat(" ")[:19]
+    return prefix + _MINUTE_SECOND[moment.minute * 60 + moment.second]
+
+
+def _hour_prefix(hour: datetime) -> str:
+    """CST's "YYYY-MM-DD HH:" of the UTC hour starting at `hour`, if one whole-hour offset
+    holds through it; else "" (Shanghai's local mean time before 1901)."""
+    first, last = hour.astimezone(CST), (hour + _HOUR - _MICROSECOND).astimezone(CST)
+    offset = first.utcoffset()
+    if offset is None or offset != last.utcoffset() or offset % _HOUR:
+        return ""
+    return first.isoformat(" ")[:14]
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def sign(key: str, t: int) -> str:

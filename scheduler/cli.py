@@ -27,7 +27,7 @@ from scheduler.errors import ConfigError, StoreError
 from scheduler.journal import is_journal
 from scheduler.lock import AlreadyRunning
 from scheduler.planner import plan, summary
-from scheduler.providers.lvb import format_cst
+from scheduler.providers.lvb import CHANNEL_AT, END_TIME_AT, START_TIME_AT, format_cst
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -287,14 +287,14 @@ def _window_starts(config: Config, calls: list[Call]) -> list[str]:
 
 def _plan_row(c: Call) -> tuple[str, ...]:
     if isinstance(c, LvbCall):
-        params = dict(c.params)
-        start = params["Param.s.start_time"]  # format_cst(c.start), written when planned
+        params = c.params
+        start = params[START_TIME_AT][1]  # format_cst(c.start), written when planned
         return (
             start if c.at == c.start else format_cst(c.at),  # a real-time call goes at its start
             c.recording,
             c.action,
-            params["Param.s.channel_id"],
-            f"{start} → {params['Param.s.end_time'][11:]}",
+            params[CHANNEL_AT][1],
+            f"{start} → {params[END_TIME_AT][1][11:]}",
             f"{c.chunk}/{c.chunks}",
         )
     at = format_cst(c.at)

@@ -230,3 +230,8 @@ def test_start_params_keep_wire_order() -> None:
         "Param.s.path",
         "Param.s.domain",
     ]
+    assert [names[lvb.CHANNEL_AT], names[lvb.START_TIME_AT], names[lvb.END_TIME_AT]] == [
+        "Param.s.channel_id",
+        "Param.s.start_time",
+        "Param.s.end_time",
+    ]

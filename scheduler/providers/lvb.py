@@ -90,6 +90,9 @@ def target(provider: LvbProvider, channel_id: str, interface: str = START) -> st
 
 
 Params = tuple[tuple[str, str], ...]
+#: Where start_params() puts the channel and the two times, in every call's Params (their
+#: wire order): `params[CHANNEL_AT][1]` is the channel id, without a dict of eight pairs.
+CHANNEL_AT, START_TIME_AT, END_TIME_AT = 2, 3, 4
 
 
 def start_params(provider: LvbProvider, rec: Recording, start: datetime, end: datetime) -> Params:

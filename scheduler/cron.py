@@ -163,14 +163,16 @@ def _fixed_time(expression: str, tz: tzinfo, start: datetime) -> Iterator[dateti
 
     `start` is aware in `tz` and a whole second; times after its wall time are yielded."""
     fields, times = _parsed(expression)
-    after = start.replace(tzinfo=None)
-    day = after.date()
+    day = start.date()
     for _ in range(FAST_DAYS):
         if day.month in fields.months and fields.match_day(day):
+            year, month, dom = day.year, day.month, day.day
             for hour, minute in times:
-                wall = datetime(day.year, day.month, day.day, hour, minute)
-                if wall > after:
-                    yield _first_real(wall, tz).astimezone(UTC)
+                # aware in `tz`, built at once (replace() costs twice a conversion); against
+                # `start`, in the same zone, it compares as the wall time
+                wall = datetime(year, month, dom, hour, minute, 0, 0, tz)
+                if wall > start:
+                    yield _first_real(wall, tz)
         day += _DAY
     # cronsim steps on from the last second of the days laid out (it reads the wall time)
     resume = datetime(day.year, day.month, day.day, tzinfo=tz) - _SECOND
@@ -182,13 +184,13 @@ _MINUTE = timedelta(minutes=1)
 
 
 def _first_real(wall: datetime, tz: tzinfo) -> datetime:
-    """`wall` in `tz`, first pass; in a spring-forward gap, the first minute after it that
-    exists (cronsim's `is_imaginary` loop)."""
-    moment = wall.replace(tzinfo=tz)
-    while moment != moment.astimezone(UTC).astimezone(tz):
-        wall += _MINUTE
-        moment = wall.replace(tzinfo=tz)
-    return moment
+    """The instant (UTC) of `wall` (in `tz`), first pass; in a spring-forward gap, of the
+    first minute after it that exists (cronsim's `is_imaginary` loop)."""
+    while True:
+        instant = wall.astimezone(UTC)
+        if instant.astimezone(tz) == wall:  # same zone: compares the wall times
+            return instant
+        wall += _MINUTE  # wall-clock arithmetic: the same zone, fold 0
 
 
 @functools.lru_cache(maxsize=8192)

@@ -98,6 +98,19 @@ def test_plan_never_contains_a_call_whose_chunk_is_over(
     assert len({c.key for c in calls}) == len(calls)  # idempotency keys are unique
 
 
+def test_plan_is_in_time_order_and_calls_due_together_in_key_order() -> None:
+    """`recsched plan`, `--json` and the daemon's arming order: by instant, then by key,
+    whatever the file's order (later recordings first here, one due earlier than the rest)."""
+    config = _config(
+        "  - {name: c, channel_id: c, start: '2026-12-01T21:00', duration: 30m}\n"
+        "  - {name: b, channel_id: b, start: '2026-12-01T21:00', duration: 30m}\n"
+        "  - {name: z, channel_id: z, start: '2026-12-01T20:30', duration: 30m}\n"
+        "  - {name: a, channel_id: a, start: '2026-12-01T21:00', duration: 30m}"
+    )
+    calls = plan(config, T0, timedelta(hours=2))
+    assert [c.recording for c in calls] == ["z", "a", "b", "c"]
+
+
 def test_ninety_minute_show_is_three_back_to_back_real_time_tasks() -> None:
     config = _config("  - {name: news, channel_id: 8888_news, cron: '0 20 * * 1-5', duration: 90m}")
     calls = plan(config, T0 - M, timedelta(hours=2))

@@ -142,18 +142,26 @@ def _cron_starts(
     found, after = cron.starts(rec.cron, tz, begin, until)
     if nexts is not None:
         nexts.append(after)
-    for start in found:
+    if not (rec.skip_dates or rec.from_date or rec.until_date):
+        yield from found  # no day to leave out: no start's date is needed
+    else:
+        yield from _in_dates(rec, tz, found)
+    for day in sorted(rec.extra_dates):
+        midnight = datetime.combine(day, time(0), tzinfo=tz)
+        if midnight - _FAR > until or midnight + _FAR < begin:
+            continue  # no time of this day can be in [begin, until)
+        yield from (s for s in cron.day_starts(rec.cron, tz, day) if begin <= s < until)
+
+
+def _in_dates(rec: Recording, tz: ZoneInfo, starts: list[datetime]) -> Iterator[datetime]:
+    """The starts whose day (in `tz`) is not in skip_dates and is within from / until."""
+    for start in starts:
         day = start.astimezone(tz).date()
         if day in rec.skip_dates:
             continue
         if (rec.from_date and day < rec.from_date) or (rec.until_date and day > rec.until_date):
             continue
         yield start
-    for day in sorted(rec.extra_dates):
-        midnight = datetime.combine(day, time(0), tzinfo=tz)
-        if midnight - _FAR > until or midnight + _FAR < begin:
-            continue  # no time of this day can be in [begin, until)
-        yield from (s for s in cron.day_starts(rec.cron, tz, day) if begin <= s < until)
 
 
 def _open_windows(

@@ -156,6 +156,23 @@ def test_window_crossing_midnight_and_holiday_calendar() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("calendar", "days"),
+    [
+        ("skip_dates: [2026-12-03]", [1, 2, 4, 5, 7]),  # Tuesday 1st to Monday 7th
+        ("from: 2026-12-04", [4, 5, 7]),
+        ("until: 2026-12-03", [1, 2, 3]),
+        ("extra_dates: [2026-12-06]", [1, 2, 3, 4, 5, 6, 7]),  # Sunday too
+    ],
+)
+def test_each_calendar_key_alone_is_honoured(calendar: str, days: list[int]) -> None:
+    config = _config(
+        "  - {name: n, channel_id: c, cron: '0 20 * * 1-6', duration: 10m, " + calendar + "}"
+    )
+    calls = plan(config, datetime(2026, 12, 1, tzinfo=CST), timedelta(days=7))
+    assert [c.window_start.astimezone(CST).day for c in calls] == days
+
+
 def test_scheduled_mode_creates_day_long_tasks_ahead_by_lead() -> None:
     config = _config(
         "  - {name: launch, channel_id: c, mode: scheduled, start: 2026-12-01 10:00:00,"

@@ -356,6 +356,7 @@ class _Walk:
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
+        shallow = len(path) < MAX_DEPTH  # a value here is not nested too deep
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             line = key_node.start_mark.line + 1
@@ -380,9 +381,11 @@ class _Walk:
             child = (*path, key)
             if plain is None:
                 result[key] = self.convert(value_node, child, repeated)
+            elif shallow and value_node.tag == _STR and type(value_node) is yaml.ScalarNode:
+                result[key] = value_node.value  # plain()'s answer, half the values of a file
             else:
                 result[key] = plain(value_node, child)
-            self.marks[child] = (line, col)
+            self.marks[child] = (line, col)  # a value's place is its key's
         return result
 
     def _sequence(self, node: yaml.SequenceNode, path: Path, repeated: bool) -> list[Any]:

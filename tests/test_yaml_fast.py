@@ -93,4 +93,14 @@ def test_the_walk_without_aliases_gives_what_the_alias_aware_walk_gives(
     text = yaml.dump({"x": tree, "y": [tree] * 2}, Dumper=_NoAliases, default_flow_style=False)
     text += "x: again\n"  # a duplicate key, reported with both lines
     text += "deep: " + "[" * depth + "]" * depth + "\n"
+    text += "deeper: " + "{a: " * depth + "text" + "}" * depth + "\n"  # text at the bottom
     assert _walk(text, plain=True) == _walk(text, plain=False)
+
+
+def test_text_one_level_too_deep_in_a_mapping_is_refused_by_both_walks() -> None:
+    depth = yamlstrict.MAX_DEPTH  # the innermost mapping is allowed, the text in it is not
+    text = "deeper: " + "{a: " * depth + "text" + "}" * depth + "\n"
+    value, _, problems = _walk(text, plain=True)
+    assert value is None
+    assert [p.message for p in problems] == [f"nested deeper than {depth} levels"]
+    assert _walk(text, plain=False) == _walk(text, plain=True)

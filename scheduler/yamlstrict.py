@@ -29,6 +29,10 @@ ALIAS_BUDGET = 10_000
 MAX_DEPTH = 32
 
 
+_STR = "tag:yaml.org,2002:str"
+_SCALAR = yaml.ScalarNode
+
+
 class _Refused(Exception):
     """Stop converting: the file is past a bound (the problem is already recorded)."""
 
@@ -37,22 +41,24 @@ class _Resolving:
     """A scalar's tag, worked out once per distinct text: the parser asks for every scalar (a
     10,000-recording file has 116,000) and most are the same few keys and values. Exact
     because these loaders have no path resolvers: a tag depends only on the scalar's text and
-    whether it was plain or quoted, never on where it is (so the per-node path bookkeeping,
-    which PyYAML keeps only for path resolvers, is skipped too)."""
+    whether it was plain, never on where it is (so the per-node path bookkeeping, which
+    PyYAML keeps only for path resolvers, is skipped too). A scalar that is not plain (quoted,
+    or tagged `!`) is text, as PyYAML's resolver says without looking at it."""
 
-    _tags: dict[tuple[str, tuple[bool, bool]], str]
+    _tags: dict[str, str]  # a plain scalar's text -> its tag
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode:
+        if kind is not _SCALAR:
             return super().resolve(kind, value, implicit)  # type: ignore[misc]
-        key = (value, implicit)
+        if not implicit[0]:
+            return _STR
         try:
-            return self._tags[key]
+            return self._tags[value]
         except AttributeError:
             self._tags = {}
         except KeyError:
             pass
-        tag = self._tags[key] = super().resolve(kind, value, implicit)  # type: ignore[misc]
+        tag = self._tags[value] = super().resolve(kind, value, implicit)  # type: ignore[misc]
         return tag
 
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
@@ -257,9 +263,6 @@ def _free_as_converted(loader: Any, text: str) -> None:
     value then do not take memory at the same time), unless an alias may point into them: no
     `&anchor`, no alias."""
     loader.free_converted = "&" not in text
-
-
-_STR = "tag:yaml.org,2002:str"
 
 
 class _Walk:

@@ -52,6 +52,8 @@ FORMATS = {"video": ("flv", "hls", "mp4"), "audio": ("aac", "flv", "hls", "mp4")
 DEFAULT_LVB_ENDPOINT = "http://fcgi.video.qcloud.com/common_access"
 PROVIDER_TYPES = ("lvb", "web", "live")
 _NAME = re.compile(r"[a-z0-9_-]+")
+#: A recording's `lead` when it gives none: a scheduled task is created a minute ahead.
+_SCHEDULED_LEAD, _NO_LEAD = timedelta(minutes=1), timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -611,7 +613,7 @@ def _recording(
         min_chunk=min_chunk,
         cron=cron,
         start=start,
-        lead=lead or timedelta(minutes=1 if mode == "scheduled" else 0),
+        lead=lead or (_SCHEDULED_LEAD if mode == "scheduled" else _NO_LEAD),
         file_format=file_format,
         record_type=record_type,
         skip_dates=frozenset(dates["skip_dates"]),
@@ -624,10 +626,15 @@ def _recording(
     )
 
 
+_CALENDAR_KEYS = frozenset({"skip_dates", "extra_dates", "from", "until"})
+
+
 def _calendar(
     r: Reader, m: dict[str, object], p: tuple[str | int, ...], cron: str | None
 ) -> tuple[dict[str, list[date]], dict[str, date | None]]:
     """skip_dates / extra_dates and from / until of a cron recording."""
+    if not _CALENDAR_KEYS.intersection(m):  # most recordings: nothing to read or report
+        return {"skip_dates": [], "extra_dates": []}, {"from": None, "until": None}
     dates = {k: r.days(m, p, k) for k in ("skip_dates", "extra_dates")}
     bounds = {k: r.day(m, p, k) for k in ("from", "until")}
     for both in sorted(set(dates["skip_dates"]) & set(dates["extra_dates"])):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 def wall_clock() -> datetime:
@@ -42,8 +43,6 @@ def _http_date(text: str) -> datetime | None:
     """The instant a Date header names, or None. Cached: a burst's answers share a few
     headers (they have one-second resolution), and parsing one costs more than the rest of
     reading the answer."""
-    from email.utils import parsedate_to_datetime  # here: `check` and `plan` never need it
-
     try:
         provider = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from enum import Enum
 from urllib.parse import urlsplit
 
@@ -45,8 +46,6 @@ def content_md5(body: bytes, form: Md5Form = CONTENT_MD5_FORM) -> str:
 
 def x_date(moment: datetime) -> str:
     """RFC 1123 GMT date with English names, whatever the locale (x-date allows ±900 s)."""
-    from email.utils import format_datetime  # here: `check` and `plan` never need it
-
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 

@@ -128,6 +128,10 @@ def burst(fake: Fake, sizes: list[int], baselines: dict[str, bool]) -> Result:
     return out
 
 
+#: Alternating floor / recsched pairs of the full run, whose median pair is the floor target.
+FULL_RUN_PAIRS = 3
+
+
 def burst_pairs(fake: Fake, pairs: int) -> Result:
     """The 1,000-call burst through recsched and through the aiohttp floor, alternately,
     `pairs` times: each pair's ratio is taken within the pair (the machine's load moves
@@ -198,7 +202,7 @@ def targets(r: Result) -> list[Result]:
         if "apscheduler" in b:
             x = ratio(b["apscheduler"]["p99_ms"], ours["p99_ms"])
             add("burst 1000: p99 >= 5x better than APScheduler+requests (x)", x, 5, x >= 5)
-        if "aiohttp_floor" in b:
+        if "aiohttp_floor" in b and "burst_pairs" not in r:  # --quick: the one pair there is
             x = round(ours["p99_ms"] / b["aiohttp_floor"]["p99_ms"], 2)
             add("burst 1000: p99 <= 1.5x the aiohttp floor's (x)", x, 1.5)
     pairs = r.get("burst_pairs")
@@ -309,7 +313,7 @@ def table(r: Result) -> str:
                 )
     if "burst_pairs" in r:
         bp = r["burst_pairs"]
-        lines += ["BURST 1000, floor and recsched alternately (each pair in turn)", head]
+        lines += ["BURST 1000, floor and recsched alternately (pairs by ratio)", head]
         for index, pair in enumerate(bp["pairs"], 1):
             row(f"pair {index}: floor", pair["floor"])
             row(f"pair {index}: recsched", pair["recsched"], f"p99 {pair['p99_over_floor']}x")
@@ -411,6 +415,10 @@ def main() -> int:
         if "burst" not in args.skip:
             sizes = [100, 1000] if args.quick else [100, 1000, 5000]
             result["burst"] = burst(fake, sizes, baselines)
+            if not args.quick:
+                # the floor target from the median of pairs run back to back: one pair's ratio
+                # moved from 0.87x to 1.61x for the same code in one run (docs/benchmarks.md)
+                result["burst_pairs"] = burst_pairs(fake, FULL_RUN_PAIRS)
         if "scale" not in args.skip:
             print("scale: check / plan …", flush=True)
             result["scale"] = {"cli": scale.cli_times(fake, runs=3)}

@@ -384,7 +384,7 @@ class _Walk:
             child = (*path, key)
             if plain is None:
                 result[key] = self.convert(value_node, child, repeated)
-            elif shallow and value_node.tag == _STR and type(value_node) is yaml.ScalarNode:
+            elif shallow and value_node.tag == _STR and type(value_node) is _SCALAR:
                 result[key] = value_node.value  # plain()'s answer, half the values of a file
             else:
                 result[key] = plain(value_node, child)

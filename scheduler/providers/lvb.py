@@ -42,7 +42,7 @@ _MINUTE_SECOND = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
 #: A UTC hour (days since year 1 * 24 + hour) -> its CST "YYYY-MM-DD HH:" ("" if the hour
 #: has no one whole-hour offset in CST), as met.
 _CST_HOURS: dict[int, str] = {}
-_HOUR = timedelta(hours=1)
+_HOUR, _MICROSECOND = timedelta(hours=1), timedelta(microseconds=1)
 
 
 def _format_utc(moment: datetime) -> str:
@@ -70,9 +70,6 @@ def _hour_prefix(hour: datetime) -> str:
     if offset is None or offset != last.utcoffset() or offset % _HOUR:
         return ""
     return first.isoformat(" ")[:14]
-
-
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def sign(key: str, t: int) -> str:
